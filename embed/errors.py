@@ -1,0 +1,38 @@
+"""Typed errors raised by the embed package. Only the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class EmbedError(Exception):
+    """Base class for every error the embed package raises on purpose."""
+
+
+class PathNotFound(EmbedError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path}: no such file or directory; check the path and try again")
+        self.path = path
+
+
+class UnreadableFile(EmbedError):
+    """A file that cannot become a document (binary, undecodable, empty, malformed).
+
+    Indexing skips it with one warning line and goes on.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ModelUnavailable(EmbedError):
+    """The embedding model could not be loaded (not cached and no network, bad path, ...)."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        self.model = model
+        self.reason = reason
+        super().__init__(
+            f"cannot load embedding model '{model}': {reason}. Fixes: connect to the network once so the "
+            f"model is downloaded into the Hugging Face cache; or pass --model /path/to/local/model/dir; "
+            f"or point HF_HOME at a cache that already holds '{model}'"
+        )
