@@ -1,0 +1,101 @@
+"""The importable Python API; the CLI is a thin layer over these functions.
+
+    from index import index_paths, open_index
+    report = index_paths(["seeds/"], ".semsearch")
+    with open_index(".semsearch") as idx:
+        for hit in idx.ask("Who visited Tehran?", k=3).hits:
+            print(hit.score, hit.id, hit.text[:80])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from index.builder import IndexOptions, IndexReport, PhaseProgress, build_index
+from index.layout import default_index_dir
+from index.reader import open_reader
+from index.search import Searcher, SearchResult
+
+
+def resolve_dir(directory: str | Path | None) -> Path:
+    return Path(directory) if directory is not None else default_index_dir()
+
+
+def index_paths(
+    paths: Sequence[str | Path],
+    directory: str | Path | None = None,
+    *,
+    model: str | None = None,
+    rebuild: bool = False,
+    wait: bool = False,
+    batch_size: int = 32,
+    progress: PhaseProgress | None = None,
+) -> IndexReport:
+    """Index files and folders into ``directory`` (default: $SEMSEARCH_INDEX or ./.semsearch)."""
+    options = IndexOptions(model=model, rebuild=rebuild, wait=wait, batch_size=batch_size)
+    return build_index(paths, resolve_dir(directory), options, progress)
+
+
+def open_index(directory: str | Path | None = None) -> Searcher:
+    """Open an index for questions; use as a context manager or call .close()."""
+    return Searcher.open(resolve_dir(directory))
+
+
+def ask(question: str, directory: str | Path | None = None, *, k: int = 5, mode: str = "auto") -> SearchResult:
+    with open_index(directory) as searcher:
+        return searcher.ask(question, k=k, mode=mode)
+
+
+def related(
+    passage_id: str | None = None,
+    directory: str | Path | None = None,
+    *,
+    text: str | None = None,
+    k: int = 5,
+    other_articles: bool = False,
+) -> SearchResult:
+    with open_index(directory) as searcher:
+        return searcher.related(passage_id, text=text, k=k, other_articles=other_articles)
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    directory: str
+    model: str
+    dimension: int | None
+    max_tokens: int | None
+    prompts: dict
+    documents: int
+    passages: int
+    vectors: int
+    vectors_present: bool
+    lexical_present: bool
+    size_bytes: int
+    created: str
+    updated: str
+    generation: str
+    chunker: dict
+    format_version: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def describe_index(directory: str | Path | None = None) -> IndexInfo:
+    directory = resolve_dir(directory)
+    reader = open_reader(directory)
+    try:
+        m = reader.manifest
+        lexical = reader.store.conn.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0]
+        size = sum(p.stat().st_size for p in reader.generation_dir.iterdir() if p.is_file())
+        size += (directory / "manifest.json").stat().st_size
+        return IndexInfo(
+            str(directory), m.model.id, m.model.dimension, m.model.max_tokens, dict(m.model.prompts),
+            m.counts.documents, m.counts.passages, m.counts.vectors, m.counts.vectors > 0,
+            lexical == m.counts.passages and m.counts.passages > 0, size, m.created, m.updated,
+            str(m.generation), dict(m.chunker), m.format_version,
+        )
+    finally:
+        reader.close()

@@ -1,0 +1,271 @@
+"""`semsearch index`: bring an index up to date with a set of files, incrementally and atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embed.errors import ModelUnavailable, UnreadableFile
+from embed.records import ChunkerSettings, Document
+from index.atomic import fsync_path
+from index.errors import IndexCorrupt, IndexNotFound, ModelMismatch
+from index.layout import next_generation, remove_stale_generations, writer_lock
+from index.manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
+from index.store import Store, StoredDocument, connect
+from index.sync import sync_documents
+from index.vectors import build_faiss, load_array, save_array, write_faiss
+
+# phase ("reading" | "encoding"), done, total
+PhaseProgress = Callable[[str, int, int], None]
+APPROX_MAX_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    model: str | None = None  # None: the index's own model, else SEMSEARCH_MODEL, else the default
+    rebuild: bool = False
+    wait: bool = False
+    batch_size: int = 32
+    min_tokens: int = 48
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    directory: str
+    model: str
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    encoded: int
+    documents: int
+    passages: int
+    vectors: int
+    skipped: list[Skipped] = field(default_factory=list)
+    model_notice: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalise_model_name(name: str) -> str:
+    """A local model directory is recorded by its absolute path; a hub id as given."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
+
+
+def choose_model(old: Manifest | None, options: IndexOptions, directory: Path) -> str:
+    from embed.models import DEFAULT_MODEL
+
+    requested = options.model or os.environ.get("SEMSEARCH_MODEL") or None
+    requested = normalise_model_name(requested) if requested else None
+    if old is None or options.rebuild:
+        return requested or DEFAULT_MODEL
+    if requested and requested != old.model.id:
+        raise ModelMismatch(str(directory), old.model.id, requested)
+    return old.model.id
+
+
+def read_previous(directory: Path, rebuild: bool) -> Manifest | None:
+    try:
+        return read_manifest(directory)
+    except IndexNotFound:
+        return None
+    except IndexCorrupt:
+        if rebuild:
+            return None
+        raise
+
+
+def load_model(model: str):
+    """(encoder, notice): the encoder, or None and the ModelUnavailable text explaining the fixes."""
+    from embed.encoders import load_encoder
+
+    try:
+        return load_encoder(model), None
+    except ModelUnavailable as exc:
+        return None, str(exc)
+
+
+def chunker_for(encoder, old: Manifest | None, options: IndexOptions):
+    """(counter, settings): the model's own tokenizer, or the offline approximation."""
+    if encoder is not None:
+        settings = ChunkerSettings(encoder.passage_budget(), options.min_tokens, encoder.model_id)
+        return encoder.counter, settings
+    from embed.approx import ApproxCounter
+
+    max_tokens = (old.model.max_tokens if old and old.model.max_tokens else APPROX_MAX_TOKENS) - 2
+    return ApproxCounter(), ChunkerSettings(max_tokens, options.min_tokens, "approx")
+
+
+def build_index(
+    paths: Sequence[str | Path],
+    directory: str | Path,
+    options: IndexOptions = IndexOptions(),
+    progress: PhaseProgress | None = None,
+) -> IndexReport:
+    """Index ``paths`` into ``directory``; re-embed only what changed; swap in the result atomically."""
+    from embed.documents import discover_files
+
+    started = time.perf_counter()
+    directory = Path(directory)
+    files = discover_files(paths)  # PathNotFound before anything is touched
+    with writer_lock(directory, wait=options.wait):
+        old = read_previous(directory, options.rebuild)
+        model = choose_model(old, options, directory)
+        encoder, notice = load_model(model)
+        if encoder is not None and old is not None and not options.rebuild:
+            check_same_model(directory, old.model, encoder)
+        counter, settings = chunker_for(encoder, old, options)
+        gen = next_generation(directory)
+        gen_dir = directory / gen
+        try:
+            report = write_generation(
+                files, paths, directory, gen_dir, old if not options.rebuild else None,
+                encoder, counter, settings, options, progress,
+            )
+        except BaseException:
+            shutil.rmtree(gen_dir, ignore_errors=True)
+            raise
+        new = finish_manifest(old, options, model, encoder, settings, gen, report.counts)
+        write_manifest(directory, new)
+        remove_stale_generations(directory, keep={gen, str(old.generation) if old else ""})
+    added, updated, removed, unchanged = report.diff
+    return IndexReport(
+        directory=str(directory), model=model, added=added, updated=updated, removed=removed,
+        unchanged=unchanged, encoded=report.encoded, documents=report.counts.documents,
+        passages=report.counts.passages, vectors=report.counts.vectors, skipped=report.skipped,
+        model_notice=notice, seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def check_same_model(directory: Path, recorded: ModelInfo, encoder) -> None:
+    if recorded.dimension not in (None, encoder.dimension) or (
+        recorded.fingerprint and getattr(encoder, "fingerprint", None) not in (None, recorded.fingerprint)
+    ):
+        raise ModelMismatch(str(directory), f"{recorded.id} (as it was when indexed)", f"{encoder.model_id} (changed)")
+
+
+def finish_manifest(old, options, model, encoder, settings, gen, counts: Counts) -> Manifest:
+    if encoder is not None:
+        info = ModelInfo(
+            encoder.model_id, encoder.dimension, encoder.max_tokens, dict(encoder.prompts),
+            getattr(encoder, "fingerprint", None),
+        )
+    elif old is not None and not options.rebuild:
+        info = old.model
+    else:
+        info = ModelInfo(model)
+    base = old if old is not None and not options.rebuild else Manifest(model=info, chunker={})
+    previous = str(old.generation) if old is not None else None
+    return base.touched(
+        model=info, chunker=asdict(settings), counts=counts, generation=gen, previous_generation=previous
+    )
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    diff: tuple[int, int, int, int]  # added, updated, removed, unchanged
+    encoded: int
+    counts: Counts
+    skipped: list[Skipped]
+
+
+def write_generation(files, paths, directory, gen_dir, old, encoder, counter, settings, options, progress):
+    gen_dir.mkdir(parents=True)
+    db_path = gen_dir / "passages.sqlite"
+    if old is not None:
+        shutil.copyfile(directory / str(old.generation) / old.files["passages"], db_path)
+    store = Store(connect(db_path))
+    try:
+        old_vectors = read_old_vectors(directory, old, store)
+        documents, skipped = read_documents(files, progress)
+        chunker_key = json.dumps(asdict(settings), sort_keys=True)
+        sync = sync_documents(store, documents, scope_of(paths), counter, settings, chunker_key)
+        vectors, ids, encoded = assemble_vectors(store, old_vectors, encoder, options.batch_size, progress)
+        store.conn.commit()
+        counts = Counts(store.count("documents"), store.count("passages"), len(ids))
+    finally:
+        store.close()
+    save_array(gen_dir / "vectors.npy", vectors)
+    save_array(gen_dir / "vector_ids.npy", ids)
+    if len(ids):
+        write_faiss(build_faiss(vectors, ids), gen_dir / "faiss.index")
+    for path in gen_dir.iterdir():
+        fsync_path(path)
+    fsync_path(gen_dir)
+    return GenerationReport(sync.diff, encoded, counts, skipped)
+
+
+def scope_of(paths: Sequence[str | Path]) -> list[Path]:
+    return [Path(p).resolve() for p in paths]
+
+
+def read_documents(files: list[Path], progress: PhaseProgress | None) -> tuple[list[Document], list[Skipped]]:
+    from embed.documents import display_path, load_documents
+
+    documents: list[Document] = []
+    skipped: list[Skipped] = []
+    for done, path in enumerate(files, 1):
+        try:
+            documents.extend(load_documents(path))
+        except UnreadableFile as exc:
+            skipped.append(Skipped(display_path(path), exc.reason))
+        if progress:
+            progress("reading", done, len(files))
+    return documents, skipped
+
+
+def read_old_vectors(directory: Path, old: Manifest | None, store: Store) -> dict[str, np.ndarray]:
+    """digest -> vector for every passage of the previous generation that has one."""
+    if old is None or not old.counts.vectors:
+        return {}
+    gen_dir = directory / str(old.generation)
+    vectors = load_array(gen_dir / old.files["vectors"])
+    ids = load_array(gen_dir / old.files["vector_ids"])
+    digest_of = dict(store.pks_and_digests())
+    return {digest_of[int(pk)]: vectors[i] for i, pk in enumerate(ids) if int(pk) in digest_of}
+
+
+def assemble_vectors(store: Store, old_vectors, encoder, batch_size: int, progress):
+    """Vectors for every passage: reused by content hash, encoded only when new (and a model is loaded)."""
+    rows = store.pks_and_digests()
+    todo = [(pk, digest) for pk, digest in rows if digest not in old_vectors]
+    fresh: dict[str, np.ndarray] = {}
+    if encoder is not None and todo:
+        texts_by_digest = dict(store.conn.execute("SELECT digest, text FROM passages"))
+        digests = list(dict.fromkeys(d for _, d in todo))
+        encoded = encode_sorted(encoder, [texts_by_digest[d] for d in digests], batch_size, progress)
+        fresh = dict(zip(digests, encoded))
+    known = {**old_vectors, **fresh}
+    keep = [(pk, known[d]) for pk, d in rows if d in known]
+    dim = encoder.dimension if encoder is not None else (len(next(iter(known.values()))) if known else 0)
+    if not keep:
+        return np.zeros((0, dim), dtype=np.float32), np.zeros(0, dtype=np.int64), len(fresh)
+    ids = np.array([pk for pk, _ in keep], dtype=np.int64)
+    vectors = np.ascontiguousarray(np.stack([v for _, v in keep]), dtype=np.float32)
+    return vectors, ids, len(fresh)
+
+
+def encode_sorted(encoder, texts: list[str], batch_size: int, progress) -> np.ndarray:
+    """Encode longest-first (batches of similar length pad less), return rows in the input order."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    hook = (lambda done, total: progress("encoding", done, total)) if progress else None
+    encoded = encoder.encode_documents([texts[i] for i in order], batch_size=batch_size, progress=hook)
+    out = np.empty_like(encoded)
+    out[order] = encoded
+    return out

@@ -1,0 +1,165 @@
+"""The `semsearch` command: parses, calls the library, formats. Nothing else in semsearch prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from embed.errors import EmbedError
+from index.errors import SemsearchError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Local semantic search over your articles: index paragraphs, ask questions, find related passages.",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+IndexDir = typer.Option(
+    None, "--index", envvar="SEMSEARCH_INDEX", help="Index directory [default: ./.semsearch]", show_default=False
+)
+JsonFlag = typer.Option(False, "--json", help="Print one JSON object instead of text.")
+TopK = typer.Option(5, "-k", "--top", min=1, help="How many passages to return.")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors():
+    """Library errors become one line on stderr and exit 1; never a traceback."""
+    try:
+        yield
+    except (SemsearchError, EmbedError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted; the index is as it was before this run")
+        raise typer.Exit(130) from None
+
+
+def print_json(payload: dict) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+@app.command("index")
+def index_cmd(
+    paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .jsonl), searched recursively."),
+    index_dir: Optional[Path] = IndexDir,
+    model: Optional[str] = typer.Option(
+        None, "--model", envvar="SEMSEARCH_MODEL", show_default=False,
+        help="Hub id or local directory of a sentence-transformers model "
+        "[default: the index's own model, else sentence-transformers/all-MiniLM-L6-v2]",
+    ),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Start the index over (e.g. with another model)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for another running `index` instead of refusing."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Passages per encoding batch."),
+    as_json: bool = JsonFlag,
+) -> None:
+    """Index (or update) the passages of PATHS; only changed passages are re-embedded."""
+    from index.api import index_paths
+    from index.progress import phase_progress
+
+    with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
+        report = index_paths(
+            paths, index_dir, model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, progress=progress
+        )
+    for skipped in report.skipped:
+        err.print(f"[yellow]warning:[/] skipped {escape(skipped.path)}: {escape(skipped.reason)}")
+    if report.model_notice:
+        err.print(f"[yellow]notice:[/] stored passages and the lexical index only. {escape(report.model_notice)}")
+    if as_json:
+        print_json(report.to_dict())
+        return
+    from index.format import format_index_report
+
+    out.print(format_index_report(report))
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="A question in plain language."),
+    k: int = TopK,
+    mode: str = typer.Option("auto", "--mode", help="auto | dense | lexical (auto: dense when vectors exist)."),
+    index_dir: Optional[Path] = IndexDir,
+    as_json: bool = JsonFlag,
+) -> None:
+    """Return the passages closest in meaning to QUESTION."""
+    from index.api import open_index
+
+    with friendly_errors(), open_index(index_dir) as searcher:
+        result = searcher.ask(question, k=k, mode=mode)
+        show_result(result, searcher, as_json)
+
+
+@app.command()
+def related(
+    passage_id: Optional[str] = typer.Argument(None, help="A passage id such as seeds/a.txt#3."),
+    text: Optional[str] = typer.Option(None, "--text", help="Find passages related to this text instead."),
+    k: int = TopK,
+    other_articles: bool = typer.Option(False, "--other-articles", help="Only passages of other documents."),
+    index_dir: Optional[Path] = IndexDir,
+    as_json: bool = JsonFlag,
+) -> None:
+    """Return the passages nearest to a passage of the index (never the passage itself), or to --text."""
+    from index.api import open_index
+
+    if (passage_id is None) == (text is None):
+        err.print("error: give a PASSAGE_ID or --text \"...\" (exactly one)")
+        raise typer.Exit(2)
+    with friendly_errors(), open_index(index_dir) as searcher:
+        result = searcher.related(passage_id, text=text, k=k, other_articles=other_articles)
+        show_result(result, searcher, as_json, highlight=False)
+
+
+def show_result(result, searcher, as_json: bool, highlight: bool = True) -> None:
+    for notice in result.notices:
+        err.print(f"[yellow]notice:[/] {escape(notice)}")
+    if as_json:
+        print_json(result.to_dict())
+        return
+    from index.format import format_hits
+
+    spans = pick_highlights(result, searcher) if highlight and out.is_terminal else {}
+    out.print(format_hits(result, spans))
+
+
+def pick_highlights(result, searcher) -> dict[str, tuple[int, int]]:
+    from index.highlight import best_sentence_dense, best_sentence_lexical
+
+    if result.mode == "dense":
+        query = searcher.encoder.encode_queries([result.query])[0]
+        return {h.id: best_sentence_dense(query, h.text, searcher.encoder) for h in result.hits}
+    return {h.id: best_sentence_lexical(result.query, h.text) for h in result.hits}
+
+
+@app.command()
+def info(index_dir: Optional[Path] = IndexDir, as_json: bool = JsonFlag) -> None:
+    """Show what an index holds: model, counts, size, dates."""
+    from index.api import describe_index
+
+    with friendly_errors():
+        details = describe_index(index_dir)
+    if as_json:
+        print_json(details.to_dict())
+        return
+    from index.format import format_info
+
+    out.print(format_info(details))
+
+
+def main() -> None:  # console-script entry point
+    app(prog_name="semsearch")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Open the current generation of an index read-only and check that its parts agree."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import IndexCorrupt
+from index.manifest import Manifest, read_manifest
+from index.store import Store, connect
+from index.vectors import load_array, read_faiss
+
+
+@dataclass
+class IndexReader:
+    """A consistent, read-only view of one index generation."""
+
+    directory: Path
+    manifest: Manifest
+    store: Store
+
+    @property
+    def generation_dir(self) -> Path:
+        return self.directory / str(self.manifest.generation)
+
+    def file(self, key: str) -> Path:
+        return self.generation_dir / self.manifest.files[key]
+
+    @property
+    def has_vectors(self) -> bool:
+        return self.manifest.counts.vectors > 0
+
+    @cached_property
+    def faiss_index(self):
+        path = self.file("faiss")
+        try:
+            index = read_faiss(path)
+        except Exception as exc:  # faiss raises RuntimeError with C++ text for any damage
+            raise IndexCorrupt(str(self.directory), f"cannot read {path.name} ({str(exc).splitlines()[0]})") from exc
+        if index.ntotal != self.manifest.counts.vectors:
+            raise IndexCorrupt(
+                str(self.directory), f"{path.name} holds {index.ntotal} vectors, manifest says {self.manifest.counts.vectors}"
+            )
+        return index
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, pks) as stored: the embeddings FAISS is built from."""
+        try:
+            vectors = load_array(self.file("vectors"), mmap=True)
+            ids = load_array(self.file("vector_ids"))
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(str(self.directory), f"cannot read stored vectors ({exc})") from exc
+        if len(vectors) != len(ids) or len(ids) != self.manifest.counts.vectors:
+            raise IndexCorrupt(str(self.directory), "stored vectors and their ids disagree with the manifest")
+        return vectors, ids
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_reader(directory: Path) -> IndexReader:
+    """Read the manifest, open its generation and verify the counts (IndexNotFound / IndexCorrupt)."""
+    manifest = read_manifest(directory)
+    gen_dir = directory / str(manifest.generation)
+    db_path = gen_dir / manifest.files["passages"]
+    if not manifest.generation or not db_path.is_file():
+        raise IndexCorrupt(str(directory), f"missing {db_path}")
+    try:
+        store = Store(connect(db_path, readonly=True))
+        counts = (store.count("documents"), store.count("passages"))
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorrupt(str(directory), f"cannot read {db_path.name} ({exc})") from exc
+    expected = (manifest.counts.documents, manifest.counts.passages)
+    if counts != expected:
+        store.close()
+        raise IndexCorrupt(
+            str(directory), f"{db_path.name} holds {counts[0]} documents / {counts[1]} passages, "
+            f"manifest says {expected[0]} / {expected[1]}"
+        )
+    reader = IndexReader(directory, manifest, store)
+    if manifest.counts.vectors:
+        reader.faiss_index  # noqa: B018 - load now so a damaged file is reported up front
+    return reader
