@@ -194,7 +194,7 @@ def _required_str(record: dict[str, Any], key: str, file: Path, line: int | None
 
 def _load_squad(file: Path) -> BenchDataset:
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(file.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise DatasetError(str(file), exc.lineno, f"not JSON: {exc.msg}") from exc
     except UnicodeDecodeError as exc:
