@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,15 @@ from index.vectors import build_faiss, load_array, save_array, write_faiss
 # phase ("reading" | "encoding"), done, total
 PhaseProgress = Callable[[str, int, int], None]
 APPROX_MAX_TOKENS = 256
+PAUSE_ENV = "SEMSEARCH_TEST_PAUSE_AT"  # tests: stop at a named checkpoint so a kill lands there
+
+
+def checkpoint(name: str) -> None:
+    """Test hook: when $SEMSEARCH_TEST_PAUSE_AT names this point, announce it on stderr and wait."""
+    if os.environ.get(PAUSE_ENV) == name:
+        sys.stderr.write(f"checkpoint {name}\n")
+        sys.stderr.flush()
+        time.sleep(60)
 
 
 @dataclass(frozen=True)
@@ -141,8 +151,10 @@ def build_index(
         except BaseException:
             shutil.rmtree(gen_dir, ignore_errors=True)
             raise
+        checkpoint("before-manifest")
         new = finish_manifest(old, options, model, encoder, settings, gen, report.counts)
         write_manifest(directory, new)
+        checkpoint("after-manifest")
         remove_stale_generations(directory, keep={gen, str(old.generation) if old else ""})
     added, updated, removed, unchanged = report.diff
     return IndexReport(
@@ -191,18 +203,21 @@ def write_generation(files, paths, directory, gen_dir, old, encoder, counter, se
     if old is not None:
         shutil.copyfile(directory / str(old.generation) / old.files["passages"], db_path)
     store = Store(connect(db_path))
+    checkpoint("db-copied")
     try:
         old_vectors = read_old_vectors(directory, old, store)
         documents, skipped = read_documents(files, progress)
         chunker_key = json.dumps(asdict(settings), sort_keys=True)
         sync = sync_documents(store, documents, scope_of(paths), counter, settings, chunker_key)
         vectors, ids, encoded = assemble_vectors(store, old_vectors, encoder, options.batch_size, progress)
+        checkpoint("before-commit")
         store.conn.commit()
         counts = Counts(store.count("documents"), store.count("passages"), len(ids))
     finally:
         store.close()
     save_array(gen_dir / "vectors.npy", vectors)
     save_array(gen_dir / "vector_ids.npy", ids)
+    checkpoint("arrays-written")
     if len(ids):
         write_faiss(build_faiss(vectors, ids), gen_dir / "faiss.index")
     for path in gen_dir.iterdir():
@@ -264,7 +279,11 @@ def assemble_vectors(store: Store, old_vectors, encoder, batch_size: int, progre
 def encode_sorted(encoder, texts: list[str], batch_size: int, progress) -> np.ndarray:
     """Encode longest-first (batches of similar length pad less), return rows in the input order."""
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    hook = (lambda done, total: progress("encoding", done, total)) if progress else None
+    def hook(done: int, total: int) -> None:
+        if progress:
+            progress("encoding", done, total)
+        checkpoint("encoding")
+
     encoded = encoder.encode_documents([texts[i] for i in order], batch_size=batch_size, progress=hook)
     out = np.empty_like(encoded)
     out[order] = encoded
