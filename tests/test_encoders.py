@@ -238,7 +238,7 @@ def test_incomplete_minilm_never_loads_random_weights(incomplete_minilm_dir: Pat
 
 
 @pytest.fixture()
-def empty_hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def empty_hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_bundled_models) -> Path:
     for name in HUB_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
@@ -295,3 +295,21 @@ def test_local_paths_versus_hub_names(tmp_path: Path):
     assert not is_local_path("all-MiniLM-L6-v2")
     assert model_id_for("org/name") == "org/name"
     assert model_id_for(str(tmp_path)) == str(tmp_path.resolve())
+
+
+def test_bundled_copy_is_used_only_when_its_hash_matches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    import embed.models as models
+
+    package = tmp_path / "fake_bundle"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model" / "model.safetensors").write_bytes(b"not the published weights")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(models, "BUNDLED_MODELS", {"org/m": ("fake_bundle", "model", "0" * 64)})
+    assert models.bundled_snapshot("org/m") is None
+    import hashlib
+
+    good = hashlib.sha256(b"not the published weights").hexdigest()
+    monkeypatch.setattr(models, "BUNDLED_MODELS", {"org/m": ("fake_bundle", "model", good)})
+    assert models.bundled_snapshot("org/m") == str(package / "model")
+    assert models.bundled_snapshot("org/other") is None

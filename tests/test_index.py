@@ -128,16 +128,17 @@ def test_offline_fallback_then_vectors_arrive(corpus, tmp_path, tiny_bert_dir):
     with open_index(tmp_path / "idx") as idx:
         result = idx.ask("moon", k=2)
         assert result.mode == "lexical" and result.notices and result.hits
-        with pytest.raises(NoVectors):
-            idx.ask("moon", mode="dense")
+        for mode in ("dense", "hybrid"):
+            with pytest.raises(NoVectors):
+                idx.ask("moon", mode=mode)
     shutil.copytree(tiny_bert_dir, later)
     report = index_paths([corpus], tmp_path / "idx")
     assert report.vectors == report.passages > 0 and report.model_notice is None
     with open_index(tmp_path / "idx") as idx:
-        assert idx.ask("moon", k=2).mode == "dense"
+        assert idx.ask("moon", k=2).mode == "hybrid"
 
 
-def test_offline_hub_model_fails_fast(corpus, tmp_path, monkeypatch):
+def test_offline_hub_model_fails_fast(corpus, tmp_path, monkeypatch, no_bundled_models):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
     report = index_paths([corpus], tmp_path / "idx", model="sentence-transformers/all-MiniLM-L6-v2")
@@ -222,3 +223,22 @@ def test_unreadable_files_are_skipped_and_counted(corpus, tmp_path, tiny_bert_di
     report = index_paths([corpus], tmp_path / "idx", model=str(tiny_bert_dir))
     assert sorted(os.path.basename(s.path) for s in report.skipped) == ["binary.txt", "empty.md", "latin1.txt"]
     assert report.documents == 4
+
+
+def test_hybrid_is_rrf_of_dense_and_lexical(built):
+    from index.fusion import fuse_rrf
+
+    directory, _ = built
+    with open_index(directory, fusion="rrf:10") as idx:
+        question = "rocket fuel on the moon"
+        pk = {}
+
+        def ranking(mode):
+            ids = [h.id for h in idx.ask(question, k=100, mode=mode).hits]
+            pk.update((i, idx.reader.store.passage_by_id(i).pk) for i in ids)
+            return [pk[i] for i in ids]
+
+        fused = fuse_rrf([ranking("dense"), ranking("lexical")], k=10)[:3]
+        by_pk = {v: i for i, v in pk.items()}
+        expected = [by_pk[p] for p, _ in fused]
+        assert [h.id for h in idx.ask(question, k=3, mode="hybrid").hits] == expected
