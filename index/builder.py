@@ -44,6 +44,7 @@ class IndexOptions:
     wait: bool = False
     batch_size: int = 32
     min_tokens: int = 48
+    lexical_only: bool = False  # store passages and BM25 only; never load the model
 
 
 @dataclass(frozen=True)
@@ -128,26 +129,43 @@ def build_index(
     options: IndexOptions = IndexOptions(),
     progress: PhaseProgress | None = None,
 ) -> IndexReport:
-    """Index ``paths`` into ``directory``; re-embed only what changed; swap in the result atomically."""
+    """Index ``paths`` into ``directory``; re-embed only what changed; swap in the result atomically.
+
+    Documents that vanished from under ``paths`` are removed; documents from other paths are kept.
+    """
     from embed.documents import discover_files
 
+    files = discover_files(paths)  # PathNotFound before anything is touched
+    roots = [Path(p).resolve() for p in paths]
+    return update_index(directory, options, progress, lambda: read_documents(files, progress), roots)
+
+
+def index_documents(
+    documents: Sequence[Document],
+    directory: str | Path,
+    options: IndexOptions = IndexOptions(),
+    progress: PhaseProgress | None = None,
+) -> IndexReport:
+    """Make ``directory`` hold exactly ``documents`` (e.g. a benchmark corpus), incrementally."""
+    return update_index(directory, options, progress, lambda: (list(documents), []), None)
+
+
+def update_index(directory, options: IndexOptions, progress, gather, scope: list[Path] | None) -> IndexReport:
+    """The shared writer: lock, pick the model, write a whole new generation, swap the manifest."""
     started = time.perf_counter()
     directory = Path(directory)
-    files = discover_files(paths)  # PathNotFound before anything is touched
     with writer_lock(directory, wait=options.wait):
         old = read_previous(directory, options.rebuild)
         model = choose_model(old, options, directory)
-        encoder, notice = load_model(model)
+        encoder, notice = (None, None) if options.lexical_only else load_model(model)
         if encoder is not None and old is not None and not options.rebuild:
             check_same_model(directory, old.model, encoder)
         counter, settings = chunker_for(encoder, old, options)
         gen = next_generation(directory)
         gen_dir = directory / gen
         try:
-            report = write_generation(
-                files, paths, directory, gen_dir, old if not options.rebuild else None,
-                encoder, counter, settings, options, progress,
-            )
+            job = GenerationJob(directory, gen_dir, old if not options.rebuild else None, encoder, options, progress)
+            report = job.write(gather, scope, counter, settings)
         except BaseException:
             shutil.rmtree(gen_dir, ignore_errors=True)
             raise
@@ -197,37 +215,45 @@ class GenerationReport:
     skipped: list[Skipped]
 
 
-def write_generation(files, paths, directory, gen_dir, old, encoder, counter, settings, options, progress):
-    gen_dir.mkdir(parents=True)
-    db_path = gen_dir / "passages.sqlite"
-    if old is not None:
-        shutil.copyfile(directory / str(old.generation) / old.files["passages"], db_path)
-    store = Store(connect(db_path))
-    checkpoint("db-copied")
-    try:
-        old_vectors = read_old_vectors(directory, old, store)
-        documents, skipped = read_documents(files, progress)
-        chunker_key = json.dumps(asdict(settings), sort_keys=True)
-        sync = sync_documents(store, documents, scope_of(paths), counter, settings, chunker_key)
-        vectors, ids, encoded = assemble_vectors(store, old_vectors, encoder, options.batch_size, progress)
-        checkpoint("before-commit")
-        store.conn.commit()
-        counts = Counts(store.count("documents"), store.count("passages"), len(ids))
-    finally:
-        store.close()
-    save_array(gen_dir / "vectors.npy", vectors)
-    save_array(gen_dir / "vector_ids.npy", ids)
-    checkpoint("arrays-written")
-    if len(ids):
-        write_faiss(build_faiss(vectors, ids), gen_dir / "faiss.index")
-    for path in gen_dir.iterdir():
-        fsync_path(path)
-    fsync_path(gen_dir)
-    return GenerationReport(sync.diff, encoded, counts, skipped)
+@dataclass(frozen=True)
+class GenerationJob:
+    directory: Path
+    gen_dir: Path
+    old: Manifest | None
+    encoder: object
+    options: IndexOptions
+    progress: PhaseProgress | None
 
-
-def scope_of(paths: Sequence[str | Path]) -> list[Path]:
-    return [Path(p).resolve() for p in paths]
+    def write(self, gather, scope, counter, settings: ChunkerSettings) -> GenerationReport:
+        """Write the complete new generation folder (nothing visible until the manifest names it)."""
+        self.gen_dir.mkdir(parents=True)
+        db_path = self.gen_dir / "passages.sqlite"
+        if self.old is not None:
+            shutil.copyfile(self.directory / str(self.old.generation) / self.old.files["passages"], db_path)
+        store = Store(connect(db_path))
+        checkpoint("db-copied")
+        try:
+            old_vectors = read_old_vectors(self.directory, self.old, store)
+            documents, skipped = gather()
+            chunker_key = json.dumps(asdict(settings), sort_keys=True)
+            sync = sync_documents(store, documents, scope, counter, settings, chunker_key)
+            vectors, ids, encoded = assemble_vectors(
+                store, old_vectors, self.encoder, self.options.batch_size, self.progress
+            )
+            checkpoint("before-commit")
+            store.conn.commit()
+            counts = Counts(store.count("documents"), store.count("passages"), len(ids))
+        finally:
+            store.close()
+        save_array(self.gen_dir / "vectors.npy", vectors)
+        save_array(self.gen_dir / "vector_ids.npy", ids)
+        checkpoint("arrays-written")
+        if len(ids):
+            write_faiss(build_faiss(vectors, ids), self.gen_dir / "faiss.index")
+        for path in self.gen_dir.iterdir():
+            fsync_path(path)
+        fsync_path(self.gen_dir)
+        return GenerationReport(sync.diff, encoded, counts, skipped)
 
 
 def read_documents(files: list[Path], progress: PhaseProgress | None) -> tuple[list[Document], list[Skipped]]:

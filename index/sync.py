@@ -25,7 +25,10 @@ class DocumentSync:
         return DocumentSync(*(a + b for a, b in zip(self.diff, other.diff)))
 
 
-def in_scope(path: str, scope: Sequence[Path]) -> bool:
+def in_scope(path: str, scope: Sequence[Path] | None) -> bool:
+    """Is a stored document under one of the indexed roots? (scope None: everything is.)"""
+    if scope is None:
+        return True
     target = Path(path)
     return any(target == root or root in target.parents for root in scope)
 
@@ -33,7 +36,7 @@ def in_scope(path: str, scope: Sequence[Path]) -> bool:
 def sync_documents(
     store: Store,
     documents: Sequence[Document],
-    scope: Sequence[Path],
+    scope: Sequence[Path] | None,
     counter,
     settings: ChunkerSettings,
     chunker_key: str,
