@@ -19,7 +19,7 @@ def test_readme_has_two_commands_and_ci_runs_the_test_one():
     ci_lines = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert ci_lines[-1] == tests
     assert "pip install -q torch==2.13.0" in main and "semsearch index seeds/" in main and "semsearch ask" in main
-    assert main.index("torch==2.13.0") < main.index("-e .")
+    assert main.index("torch==2.13.0") < main.index('-e "')
 
 
 def test_seeds_are_the_shared_ones():
