@@ -163,6 +163,9 @@ def info(index_dir: Optional[Path] = IndexDir, as_json: bool = JsonFlag) -> None
     out.print(format_info(details))
 
 
+from index.tune_cmd import tune; app.command()(tune)  # noqa: E402,E702 - `semsearch tune`
+
+
 def main() -> None:  # console-script entry point
     app(prog_name="semsearch")
 

@@ -1,0 +1,276 @@
+"""`semsearch tune`: StaticEmbedding training on (query, passage) pairs, its data readers and the command."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from embed.tune import TrainingPair, TuneError, TuneSettings, no_duplicate_batches, tune_static
+from embed.wordpiece import TokenizerUnavailable, load_tokenizer, train_wordpiece
+from index.cli import app
+from index.datasets import DatasetError
+from index.tune_data import load_training_pairs
+from tests.corpus import write_corpus
+from tests.modelkit import MINILM_DIR, long_text
+
+runner = CliRunner()
+FAST = TuneSettings(dim=32, epochs=6, batch_size=64, lr=0.2, heldout_fraction=0.2)
+
+
+def concept_pairs(n_concepts: int = 30, seed: int = 0) -> list[TrainingPair]:
+    """Queries and passages that share no word: query word qwI means passage word pwI.
+
+    A passage holds two concepts; its query names them with the query words. The untrained model (bag
+    of random token vectors) cannot match them; a trained one learns the mapping, also for held-out
+    combinations of concepts it saw in other pairs.
+    """
+    rng = random.Random(seed)
+    fillers = ["alpha", "beta", "gamma", "delta", "omega", "sigma"]
+    pairs = []
+    for a in range(n_concepts):
+        for b in range(a + 1, n_concepts):
+            if rng.random() < 0.5:
+                continue
+            query = f"find qw{a} with qw{b}"
+            passage = f"{rng.choice(fillers)} pw{a} {rng.choice(fillers)} pw{b} {rng.choice(fillers)}"
+            pairs.append(TrainingPair(query, passage))
+    return pairs
+
+
+def write_jsonl(path: Path, pairs: list[TrainingPair]) -> Path:
+    path.write_text("".join(json.dumps({"query": p.query, "passage": p.passage}) + "\n" for p in pairs))
+    return path
+
+
+def write_beir(root: Path, *, train: bool = True, corpus: list[dict] | None = None, qrels: str | None = None) -> Path:
+    """A BEIR directory of concept pairs: queries 0-39 judged in train, 40-59 in test."""
+    pairs = concept_pairs(20)[:60]
+    (root / "qrels").mkdir(parents=True)
+    docs = corpus or [{"_id": f"d{i}", "title": "", "text": p.passage} for i, p in enumerate(pairs)]
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    queries = [{"_id": str(i), "text": p.query} for i, p in enumerate(pairs)]
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    header = "query-id\tcorpus-id\tscore\r\n"
+    rows = lambda ids: "".join(f"{i}\td{i}\t1\r\n" for i in ids)  # noqa: E731
+    if train:
+        (root / "qrels" / "train.tsv").write_text(header + (qrels if qrels is not None else rows(range(40))))
+    (root / "qrels" / "test.tsv").write_text(header + rows(range(40, 60)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def concept_tokenizer():
+    pairs = concept_pairs()
+    return train_wordpiece([t for p in pairs for t in (p.query, p.passage)], min_frequency=1)
+
+
+# --- training --------------------------------------------------------------------------------------------
+
+
+def test_training_learns_and_same_seed_gives_same_weights(concept_tokenizer):
+    import torch
+
+    pairs = concept_pairs()
+    model, report = tune_static(pairs, concept_tokenizer, FAST)
+    assert report.heldout_queries >= 30 and report.train_pairs + report.heldout_queries == len(pairs)
+    assert report.recall_before < 0.5 < report.recall_after - 0.3, (report.recall_before, report.recall_after)
+    assert report.final_loss < report.epoch_losses[0]
+    again, report2 = tune_static(pairs, concept_tokenizer, FAST)
+    assert torch.equal(model[0].embedding.weight, again[0].embedding.weight)
+    assert (report2.recall_before, report2.recall_after) == (report.recall_before, report.recall_after)
+    other, _ = tune_static(pairs, concept_tokenizer, TuneSettings(**{**FAST.__dict__, "seed": 1}))
+    assert not torch.equal(model[0].embedding.weight, other[0].embedding.weight)
+
+
+def test_matryoshka_training_runs(concept_tokenizer):
+    settings = TuneSettings(dim=32, epochs=2, batch_size=64, lr=0.2, matryoshka=(16, 8), heldout_fraction=0.2)
+    model, report = tune_static(concept_pairs(), concept_tokenizer, settings)
+    assert settings.loss_dims() == (32, 16, 8)
+    assert model.get_embedding_dimension() == 32 and report.recall_after > report.recall_before
+
+
+def test_batches_never_repeat_a_text():
+    pairs = [TrainingPair(f"q{i % 7}", f"p{i % 5}") for i in range(35)]  # 35 distinct pairs, shared texts
+    batches = no_duplicate_batches(pairs, 4, random.Random(0))
+    assert sorted(i for batch in batches for i in batch) == list(range(35))
+    for batch in batches:
+        texts = [t for i in batch for t in (pairs[i].query, pairs[i].passage)]
+        assert len(texts) == len(set(texts)) and len(batch) <= 4
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (TuneSettings(matryoshka=(512,)), "matryoshka dims must lie between 1 and --dim"),
+        (TuneSettings(batch_size=1), "batch-size must be at least 2"),
+        (TuneSettings(lr=0.0), "lr must be a positive number"),
+    ],
+)
+def test_bad_settings(settings, message, concept_tokenizer):
+    with pytest.raises(TuneError, match=message):
+        tune_static(concept_pairs(), concept_tokenizer, settings)
+
+
+def test_too_few_pairs(concept_tokenizer):
+    with pytest.raises(TuneError, match="at least 2 training pairs"):
+        tune_static([TrainingPair("a", "b")] * 3, concept_tokenizer, FAST)
+
+
+# --- tokenizers -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not (MINILM_DIR / "tokenizer.json").is_file(), reason="MiniLM tokenizer not present")
+def test_minilm_tokenizer_loads_uncapped():
+    for spec in (MINILM_DIR / "tokenizer.json", MINILM_DIR):
+        tokenizer = load_tokenizer(str(spec))
+        assert tokenizer.truncation is None and tokenizer.padding is None
+        assert len(tokenizer.encode(long_text(300), add_special_tokens=False).ids) == 300
+
+
+def test_bad_tokenizer_specs(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(TokenizerUnavailable, match="not a tokenizers tokenizer.json"):
+        load_tokenizer(str(tmp_path / "broken.json"))
+    with pytest.raises(TokenizerUnavailable, match="no such file or directory"):
+        load_tokenizer(str(tmp_path / "missing" / "tokenizer.json"))
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+
+def test_cli_tune_saves_a_model_that_loads_and_indexes(tmp_path, monkeypatch):
+    from sentence_transformers import SentenceTransformer
+
+    monkeypatch.delenv("SEMSEARCH_MODEL", raising=False)
+    data = write_jsonl(tmp_path / "pairs.jsonl", concept_pairs())
+    out = tmp_path / "model"
+    result = runner.invoke(
+        app, ["tune", str(data), "--out", str(out), "--dim", "32", "--epochs", "2", "--batch-size", "64", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["model"] == str(out) and summary["sources"][0]["pairs"] == len(concept_pairs())
+    card = (out / "README.md").read_text()
+    assert "held-out Recall@10" in card and "pairs.jsonl" in card and "WordPiece trained" in card
+
+    model = SentenceTransformer(str(out), device="cpu")
+    assert model.get_embedding_dimension() == 32 and model[0].tokenizer.truncation is None
+    short, longer = model.encode([long_text(200), long_text(201)])
+    assert (short != longer).any()  # nothing was cut at 128 tokens
+
+    write_corpus(tmp_path / "docs")
+    index_dir = str(tmp_path / "idx")
+    indexed = runner.invoke(app, ["index", str(tmp_path / "docs"), "--index", index_dir, "--model", str(out)])
+    assert indexed.exit_code == 0, indexed.output
+    asked = runner.invoke(app, ["ask", "rover on mars", "--index", index_dir, "--json"])
+    assert asked.exit_code == 0 and json.loads(asked.stdout)["hits"]
+
+
+def test_cli_tune_beir_and_eval(tmp_path):
+    pytest.importorskip("index.bench")
+    beir = write_beir(tmp_path / "beir")
+    out = tmp_path / "model"
+    args = ["tune", str(beir), "--out", str(out), "--dim", "16", "--epochs", "1", "--batch-size", "8"]
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = runner.invoke(app, [*args, "--eval", str(beir), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["sources"] == [{"path": str(beir), "kind": "beir", "split": "train", "pairs": 40}]
+    assert {run["run"].split(": ")[-1].split()[0] for run in summary["bench"]} == {"dense", "hybrid", "lexical"}
+    assert "nDCG@10" in (out / "README.md").read_text()
+
+
+def test_training_on_the_bench_split_needs_naming_it(tmp_path):
+    beir = write_beir(tmp_path / "beir", train=False)
+    with pytest.raises(DatasetError, match="will not train on 'test'.*--split test"):
+        load_training_pairs([beir])
+    data = load_training_pairs([beir], split="test")
+    assert len(data.pairs) == 20 and "semsearch bench" in data.warnings[0]
+    result = runner.invoke(
+        app, ["tune", str(beir), "--split", "test", "--out", str(tmp_path / "m"), "--dim", "8", "--epochs", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.stderr and "no longer a fair test" in result.stderr
+
+
+def test_several_sources_combine(tmp_path):
+    beir = write_beir(tmp_path / "beir")
+    extra = write_jsonl(tmp_path / "extra.jsonl", concept_pairs()[:5])
+    data = load_training_pairs([beir, extra])
+    assert [(s.kind, len(s.pairs)) for s in data.sources] == [("beir", 40), ("jsonl", 5)]
+    assert len(data.pairs) == 45
+
+
+def bad_jsonl(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda t: bad_jsonl(t, ""), "pairs.jsonl: no training pairs"),
+        (
+            lambda t: bad_jsonl(t, '{"query": "a", "passage": "b"}\n{"query": "c"}\n'),
+            "pairs.jsonl line 2: 'passage' is missing",
+        ),
+        (lambda t: bad_jsonl(t, '{"query": "  ", "passage": "b"}\n'), "pairs.jsonl line 1: empty 'query'"),
+        (lambda t: bad_jsonl(t, '{"query": "a", "passage": "b"\n'), "pairs.jsonl line 1: malformed JSON"),
+        (lambda t: bad_jsonl(t, '["a", "b"]\n'), "pairs.jsonl line 1: expected a JSON object"),
+        (lambda t: write_beir(t / "beir", qrels="0\tnope\t1\r\n"), "train.tsv line 2: unknown corpus id 'nope'"),
+        (lambda t: write_beir(t / "beir", qrels="99\td1\t1\r\n"), "train.tsv line 2: unknown query id '99'"),
+        (lambda t: write_beir(t / "beir", qrels="0\td0\t0\r\n"), "train.tsv: no queries left"),
+        (
+            lambda t: write_beir(t / "beir", corpus=[{"_id": f"d{i}", "text": "x" * (i != 3)} for i in range(60)]),
+            "corpus.jsonl: empty text for document 'd3'",
+        ),
+        (lambda t: (t / "squad.json").write_text('{"data": []}') and t / "squad.json", "squad.json: no questions"),
+        (lambda t: t / "missing.jsonl", "missing.jsonl: no such file or directory"),
+        (lambda t: (t / "notes.txt").write_text("hello") and t / "notes.txt", "notes.txt: not training data"),
+    ],
+)
+def test_bad_training_data_is_one_clear_line(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(DatasetError) as caught:
+        load_training_pairs([path])
+    assert message in str(caught.value)
+    result = runner.invoke(app, ["tune", str(path), "--out", str(tmp_path / "model")])
+    assert result.exit_code == 1
+    assert message in " ".join(result.stderr.split()) and "Traceback" not in result.output
+    assert not (tmp_path / "model").exists()
+
+
+def test_out_dir_that_is_not_a_model_is_refused(tmp_path):
+    data = write_jsonl(tmp_path / "pairs.jsonl", concept_pairs()[:10])
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["tune", str(data), "--out", str(tmp_path / "busy")])
+    assert result.exit_code == 1 and "holds no model" in result.stderr
+    assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+
+
+def test_hub_id_tokenizer_follows_the_offline_rules(tmp_path, monkeypatch, no_bundled_models, tiny_bert_dir):
+    import embed.models
+    from embed.errors import ModelUnavailable
+
+    for var in ("SENTENCE_TRANSFORMERS_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailable, match="not in the local Hugging Face cache and HF_HUB_OFFLINE is set"):
+        load_tokenizer("someone/not-cached-anywhere")
+    real = embed.models.load_sentence_transformer
+    loaded = []
+    def fake_load(spec, device=None):
+        loaded.append(spec)
+        return real(str(tiny_bert_dir))
+
+    monkeypatch.setattr(embed.models, "load_sentence_transformer", fake_load)
+    tokenizer = load_tokenizer("someone/cached-model")
+    assert loaded == ["someone/cached-model"] and tokenizer.truncation is None
+    assert tokenizer.get_vocab_size() == load_tokenizer(str(tiny_bert_dir)).get_vocab_size()
