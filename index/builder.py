@@ -16,9 +16,10 @@ import numpy as np
 from embed.errors import ModelUnavailable, UnreadableFile
 from embed.records import ChunkerSettings, Document
 from index.atomic import fsync_path
-from index.errors import IndexCorrupt, IndexNotFound, ModelMismatch
+from index.errors import BadQuery, IndexCorrupt, IndexNotFound, ModelMismatch
 from index.layout import next_generation, remove_stale_generations, writer_lock
 from index.manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
+from index.query_encoder import lean_for_generation, prune_lean, record_query_encoder
 from index.store import Store, StoredDocument, connect
 from index.sync import sync_documents
 from index.vectors import build_faiss, load_array, save_array, write_faiss
@@ -45,6 +46,7 @@ class IndexOptions:
     batch_size: int = 32
     min_tokens: int = 48
     lexical_only: bool = False  # store passages and BM25 only; never load the model
+    precision: str = "auto"  # auto | fp32 | bf16: passage encoding (auto: bf16 on CPUs with AMX / AVX-512 BF16)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     model_notice: str | None = None
     seconds: float = 0.0
+    query_encoder_notice: str | None = None  # why no lean query encoder was recorded (index/query_encoder.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,10 +157,12 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
     """The shared writer: lock, pick the model, write a whole new generation, swap the manifest."""
     started = time.perf_counter()
     directory = Path(directory)
+    choose_precision(None, options.precision)  # BadQuery for an unknown value, before any work
     with writer_lock(directory, wait=options.wait):
         old = read_previous(directory, options.rebuild)
         model = choose_model(old, options, directory)
         encoder, notice = (None, None) if options.lexical_only else load_model(model)
+        precision = choose_precision(encoder, options.precision)
         if encoder is not None and old is not None and not options.rebuild:
             check_same_model(directory, old.model, encoder)
         counter, settings = chunker_for(encoder, old, options)
@@ -165,22 +170,38 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
         gen_dir = directory / gen
         try:
             job = GenerationJob(directory, gen_dir, old if not options.rebuild else None, encoder, options, progress)
-            report = job.write(gather, scope, counter, settings)
+            report = job.write(gather, scope, counter, settings, precision)
+            lean = lean_for_generation(directory, gen_dir, encoder)
         except BaseException:
             shutil.rmtree(gen_dir, ignore_errors=True)
             raise
         checkpoint("before-manifest")
         new = finish_manifest(old, options, model, encoder, settings, gen, report.counts)
+        new = record_query_encoder(new, encoder, lean.record, precision)
         write_manifest(directory, new)
         checkpoint("after-manifest")
         remove_stale_generations(directory, keep={gen, str(old.generation) if old else ""})
+        if encoder is not None:
+            prune_lean(directory, getattr(encoder, "fingerprint", None))
     added, updated, removed, unchanged = report.diff
     return IndexReport(
         directory=str(directory), model=model, added=added, updated=updated, removed=removed,
         unchanged=unchanged, encoded=report.encoded, documents=report.counts.documents,
         passages=report.counts.passages, vectors=report.counts.vectors, skipped=report.skipped,
         model_notice=notice, seconds=round(time.perf_counter() - started, 3),
+        query_encoder_notice=lean.note if encoder is not None else None,
     )
+
+
+def choose_precision(encoder, requested: str) -> str | None:
+    """"fp32" | "bf16" for encoding passages (None without a model); BadQuery for an unknown value."""
+    from embed.export import resolve_precision
+
+    try:
+        precision = resolve_precision(requested, str(getattr(getattr(encoder, "model", None), "device", "cpu")))
+    except ValueError as exc:
+        raise BadQuery(str(exc)) from None
+    return precision if encoder is not None else None
 
 
 def check_same_model(directory: Path, recorded: ModelInfo, encoder) -> None:
@@ -224,7 +245,7 @@ class GenerationJob:
     options: IndexOptions
     progress: PhaseProgress | None
 
-    def write(self, gather, scope, counter, settings: ChunkerSettings) -> GenerationReport:
+    def write(self, gather, scope, counter, settings: ChunkerSettings, precision: str | None = None) -> GenerationReport:
         """Write the complete new generation folder (nothing visible until the manifest names it)."""
         self.gen_dir.mkdir(parents=True)
         db_path = self.gen_dir / "passages.sqlite"
@@ -237,9 +258,12 @@ class GenerationJob:
             documents, skipped = gather()
             chunker_key = json.dumps(asdict(settings), sort_keys=True)
             sync = sync_documents(store, documents, scope, counter, settings, chunker_key)
-            vectors, ids, encoded = assemble_vectors(
-                store, old_vectors, self.encoder, self.options.batch_size, self.progress
-            )
+            from embed.export import precision_context
+
+            with precision_context(self.encoder, precision):  # bf16: fp32 weights restored afterwards
+                vectors, ids, encoded = assemble_vectors(
+                    store, old_vectors, self.encoder, self.options.batch_size, self.progress
+                )
             checkpoint("before-commit")
             store.conn.commit()
             counts = Counts(store.count("documents"), store.count("passages"), len(ids))

@@ -66,20 +66,29 @@ def index_cmd(
     rebuild: bool = typer.Option(False, "--rebuild", help="Start the index over (e.g. with another model)."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another running `index` instead of refusing."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Passages per encoding batch."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto | fp32 | bf16: how passages are encoded (auto: bf16 on CPUs with "
+        "AMX or AVX-512 BF16, else fp32)."
+    ),
     as_json: bool = JsonFlag,
 ) -> None:
     """Index (or update) the passages of PATHS; only changed passages are re-embedded."""
-    from index.api import index_paths
+    from index.api import resolve_dir
+    from index.builder import IndexOptions, build_index
     from index.progress import phase_progress
 
     with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
-        report = index_paths(
-            paths, index_dir, model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, progress=progress
+        options = IndexOptions(
+            model=model, rebuild=rebuild, wait=wait, batch_size=batch_size,
+            precision=precision,
         )
+        report = build_index(paths, resolve_dir(index_dir), options, progress)
     for skipped in report.skipped:
         err.print(f"[yellow]warning:[/] skipped {escape(skipped.path)}: {escape(skipped.reason)}")
     if report.model_notice:
         err.print(f"[yellow]notice:[/] stored passages and the lexical index only. {escape(report.model_notice)}")
+    if report.query_encoder_notice:
+        err.print(f"[yellow]notice:[/] {escape(report.query_encoder_notice)}")
     if as_json:
         print_json(report.to_dict())
         return
@@ -128,7 +137,8 @@ def related(
 
 
 def show_result(result, searcher, as_json: bool, highlight: bool = True) -> None:
-    for notice in result.notices:
+    encoder_note = getattr(searcher, "encoder_note", None)  # why the question loaded sentence-transformers
+    for notice in [*result.notices, *([encoder_note] if encoder_note else [])]:
         err.print(f"[yellow]notice:[/] {escape(notice)}")
     if as_json:
         print_json(result.to_dict())

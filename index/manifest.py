@@ -54,6 +54,9 @@ class Manifest:
             "faiss": "faiss.index",
         }
     )
+    # the lean query encoder (index/query_encoder.py): kind, path under DIR, fingerprint, agreement; None: none
+    query_encoder: dict[str, Any] | None = None
+    precision: str | None = None  # "fp32" | "bf16": how the last run encoded passages (embed/export.py)
     created: str = ""
     updated: str = ""
     format: str = FORMAT

@@ -82,11 +82,16 @@ class Searcher:
 
     @property
     def encoder(self):
-        if self._encoder is None:
-            loader = self._load
-            if loader is None:
-                from embed.encoders import load_encoder as loader
-            self._encoder = loader(self.reader.manifest.model.id)
+        """The query encoder: the index's lean one (no torch) when it loads, else sentence-transformers.
+
+        Why the slower path was taken, if it was, is left in ``encoder_note`` (one line for the user).
+        """
+        if self._encoder is None and self._load is not None:  # an injected loader is used as given
+            self._encoder, self.encoder_note = self._load(self.reader.manifest.model.id), None
+        elif self._encoder is None:
+            from index.query_encoder import choose_encoder
+
+            self._encoder, self.encoder_note = choose_encoder(self.reader.directory, self.reader.manifest)
         return self._encoder
 
     def ask(self, question: str, k: int = 5, mode: str = "auto") -> SearchResult:

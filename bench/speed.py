@@ -1,0 +1,343 @@
+"""Query start-up and passage-encoding speed of semsearch, with all-MiniLM-L6-v2, all figures from one run.
+
+    python bench/speed.py [--workdir /tmp/semsearch-speed] [--runs 9] [--passages 256]
+
+1. Cold `semsearch ask`: a fresh process per question (page cache warm: one untimed run first), on an
+   index of >= 10,000 passages (copies of the SQuAD v1.1 dev paragraphs; each distinct text is encoded
+   once). Lean path (the index's ONNX query encoder) against the sentence-transformers path
+   (SEMSEARCH_QUERY_ENCODER=full), interleaved; p50 wall and CPU seconds and their ratios. Bytecode
+   caching is on for these runs, as for an installed package. Also: which heavy modules the lean run
+   imported, and the import time of the largest top-level packages (python -X importtime).
+2. Agreement of the lean encoder with SentenceTransformer (cosine, top-10 overlap), fp32 and int8.
+3. Passages/s at exactly 128 and 256 tokens: default fp32 ``SentenceTransformer.encode`` against
+   bf16 weights (what `semsearch index --precision bf16` does), bf16 autocast, onnxruntime fp32/int8;
+   each with its cosine to fp32, plus the top-10 overlap of bf16 passages against fp32 ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+SQUAD = Path(os.environ.get("SEMSEARCH_SQUAD", "/work/shared/datasets/squad_v1.1/dev-v1.1.json"))
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+QUESTION = "Which NFL team represented the AFC at Super Bowl 50?"
+HEAVY = ("torch", "transformers", "sentence_transformers")
+GOAL_S, GOAL_RATIO, GOAL_SPEEDUP, KEEP_INT8 = 0.5, 10.0, 3.0, 0.98
+
+
+def load_squad() -> tuple[list[tuple[str, str]], list[str]]:
+    data = json.loads(SQUAD.read_text(encoding="utf-8"))["data"]
+    paragraphs = [(a["title"].replace("_", " "), p["context"]) for a in data for p in a["paragraphs"]]
+    questions = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
+    return paragraphs, questions
+
+
+def build_index(directory: Path, paragraphs, target: int) -> dict:
+    """An index of >= target passages (SQuAD paragraphs, copied); reused when already there."""
+    from embed.records import Document
+    from index.builder import IndexOptions, index_documents
+    from index.manifest import read_manifest
+
+    if (directory / "manifest.json").is_file():
+        manifest = read_manifest(directory)
+        if manifest.counts.vectors >= target and manifest.query_encoder:
+            return {"passages": manifest.counts.passages, "seconds": 0.0, "reused": True}
+    copies = -(-target // len(paragraphs))
+    docs = [
+        Document(f"squad{c}/{i}", title, text, "squad")
+        for c in range(copies) for i, (title, text) in enumerate(paragraphs)
+    ]
+    report = index_documents(docs, directory, IndexOptions(rebuild=True))
+    return {"passages": report.passages, "seconds": report.seconds, "reused": False, "notice": report.query_encoder_notice}
+
+
+# --- 1. cold `semsearch ask` ----------------------------------------------------------------------------
+
+
+def ask_command(index_dir: Path) -> list[str]:
+    script = Path(sys.executable).parent / "semsearch"
+    head = [str(script)] if script.is_file() else [sys.executable, "-m", "index.cli"]
+    return [*head, "ask", QUESTION, "--index", str(index_dir), "-k", "5", "--json"]
+
+
+def child_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "SEMSEARCH_QUERY_ENCODER")}
+    return {**env, **extra}
+
+
+def timed_run(command: list[str], env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user+sys) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cold_ask(index_dir: Path, runs: int) -> dict:
+    command = ask_command(index_dir)
+    variants = {"lean": child_env(), "sentence-transformers": child_env(SEMSEARCH_QUERY_ENCODER="full")}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for env in variants.values():
+        timed_run(command, env)  # warm the page cache and the bytecode cache
+    for _ in range(runs):
+        for name, env in variants.items():  # interleaved, so both see the same machine load
+            samples[name].append(timed_run(command, env))
+    return {
+        name: {"wall_p50": statistics.median(w for w, _ in rows), "cpu_p50": statistics.median(c for _, c in rows),
+               "wall_min": min(w for w, _ in rows)}
+        for name, rows in samples.items()
+    }
+
+
+RUNNER = (
+    "import runpy, sys\nsys.argv = ['semsearch', *sys.argv[1:]]\ntry:\n    runpy.run_module('index.cli', "
+    "run_name='__main__')\nexcept SystemExit:\n    pass\nprint('HEAVY', [m for m in %r if m in sys.modules], "
+    "file=sys.stderr)\n" % (HEAVY,)
+)
+
+
+def heavy_imports(index_dir: Path) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, *ask_command(index_dir)[-7:]], env=child_env(), capture_output=True, text=True
+    )
+    line = next((l for l in proc.stderr.splitlines() if l.startswith("HEAVY")), "HEAVY ['?']")
+    return eval(line[6:])  # noqa: S307 - our own repr of a list of names
+
+
+def import_profile(index_dir: Path, top: int = 9) -> list[tuple[str, float]]:
+    """Cumulative import seconds of the top-level packages a lean `ask` imports (python -X importtime)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "index.cli", *ask_command(index_dir)[-7:]],
+        env=child_env(), capture_output=True, text=True,
+    )
+    totals: dict[str, float] = {}
+    for line in proc.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$", line)
+        if match:  # unindented name: imported from top-level code, its cumulative time counts once
+            name = match.group(2).split(".")[0]
+            totals[name] = totals.get(name, 0.0) + int(match.group(1)) / 1e6
+    return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+
+
+# --- 2. agreement ------------------------------------------------------------------------------------
+
+
+def topk_overlap(q_a, d_a, q_b, d_b, k: int = 10) -> float:
+    top_a = np.argsort(-(q_a @ d_a.T), axis=1)[:, :k]
+    top_b = np.argsort(-(q_b @ d_b.T), axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_a, top_b)]))
+
+
+def agreement(encoder_a, encoder_b, questions, passages) -> dict:
+    qa, qb = encoder_a.encode_queries(questions), encoder_b.encode_queries(questions)
+    da, db = encoder_a.encode_documents(passages), encoder_b.encode_documents(passages)
+    cos = np.concatenate([np.sum(qa * qb, axis=1), np.sum(da * db, axis=1)])
+    return {"min_cos": float(cos.min()), "mean_cos": float(cos.mean()), "top10": topk_overlap(qa, da, qb, db)}
+
+
+def int8_copy(lean_dir: Path, target: Path) -> Path:
+    """The lean folder with its model dynamically quantised to int8 (onnxruntime.quantization)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    quantize_dynamic(
+        str(lean_dir / "model.onnx"), str(target / "model.onnx"), weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    shutil.copyfile(lean_dir / "tokenizer.json", target / "tokenizer.json")
+    settings = json.loads((lean_dir / "lean.json").read_text())
+    settings.update(precision="int8", files={p.name: p.stat().st_size for p in target.iterdir()})
+    (target / "lean.json").write_text(json.dumps(settings))
+    return target
+
+
+def session_seconds(lean_dir: Path, repeats: int = 5) -> float:
+    """Median seconds to load a lean encoder the way `ask` does and encode one question."""
+    from embed.lean import load_lean
+
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        load_lean(lean_dir).encode_queries([QUESTION])
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+# --- 3. passage encoding throughput ---------------------------------------------------------------------
+
+
+def exact_token_texts(tokenizer, paragraphs, tokens: int, count: int) -> list[str]:
+    """``count`` texts of exactly ``tokens`` tokens with [CLS]/[SEP] (paragraph pairs, cut at a token end)."""
+    texts = []
+    for (_, first), (_, second) in zip(paragraphs, paragraphs[1:]):
+        text = f"{first} {second}"
+        offsets = tokenizer.encode(text, add_special_tokens=False).offsets
+        if len(offsets) >= tokens - 2:
+            texts.append(text[: offsets[tokens - 3][1]])
+        if len(texts) == count:
+            break
+    return texts
+
+
+def unit(rows) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def passages_per_second(encode, texts: list[str], repeats: int = 2) -> tuple[float, np.ndarray]:
+    """Best of ``repeats`` timed passes (after one warm-up batch): other load on the machine only slows."""
+    encode(texts[:32])
+    best, vectors = 0.0, None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        vectors = encode(texts)
+        best = max(best, len(texts) / (time.perf_counter() - started))
+    return best, unit(vectors)
+
+
+def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
+    import torch
+
+    from embed.export import precision_context
+    from embed.lean import load_lean
+
+    model = encoder.model
+
+    def bf16(texts):
+        with precision_context(encoder, "bf16"):
+            return encoder.encode_documents(texts)
+
+    def autocast(texts):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return encoder.encode_documents(texts)
+
+    variants = {
+        "fp32 SentenceTransformer.encode": lambda t: model.encode(t, batch_size=32),
+        "bf16 weights (--precision bf16)": bf16,
+        "bf16 torch.autocast (not used)": autocast,
+    }
+    for name, directory in lean_dirs.items():
+        lean = load_lean(directory, threads=os.cpu_count())
+        variants[f"onnxruntime {name}"] = lambda t, lean=lean: lean.encode_documents(t)
+    return variants
+
+
+def throughput(encoder, lean_dirs, paragraphs, count: int) -> list[tuple[int, str, float, float, float]]:
+    """(tokens, variant, passages/s, ratio to fp32, min cosine to fp32) rows."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(lean_dirs["fp32"] / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    variants = encoders_to_compare(encoder, lean_dirs)
+    rows = []
+    for tokens in (128, 256):
+        texts = exact_token_texts(tokenizer, paragraphs, tokens, count)
+        base_rate, base = passages_per_second(variants["fp32 SentenceTransformer.encode"], texts)
+        for name, encode in variants.items():
+            rate, vectors = (base_rate, base) if name.startswith("fp32 ") else passages_per_second(encode, texts)
+            rows.append((tokens, name, rate, rate / base_rate, float(np.min(np.sum(vectors * base, axis=1)))))
+    return rows
+
+
+def bf16_ranking(encoder, lean, paragraphs, questions) -> float:
+    """Top-10 overlap when passages are bf16 and questions fp32 (as semsearch does) vs all fp32."""
+    from embed.export import precision_context
+
+    passages = [text for _, text in paragraphs]
+    queries = lean.encode_queries(questions)
+    full = encoder.encode_documents(passages)
+    with precision_context(encoder, "bf16"):
+        half = encoder.encode_documents(passages)
+    return topk_overlap(queries, full, queries, half)
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    from embed.export import cpu_supports_bf16
+
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    import torch
+
+    return (f"{model}; {os.cpu_count()} CPUs; bf16 instructions: {cpu_supports_bf16()}; torch threads "
+            f"{torch.get_num_threads()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/semsearch-speed"))
+    parser.add_argument("--runs", type=int, default=9, help="timed `ask` processes per path")
+    parser.add_argument("--passages", type=int, default=256, help="passages per throughput measurement")
+    parser.add_argument("--target", type=int, default=10_000, help="passages in the ask index")
+    args = parser.parse_args()
+    paragraphs, questions = load_squad()
+    index_dir = args.workdir / "index"
+    built = build_index(index_dir, paragraphs, args.target)
+    print(f"machine: {machine()}")
+    how = "reused" if built["reused"] else f"built in {built['seconds']:.0f} s"
+    print(f"index: {index_dir}, {built['passages']} passages ({how})")
+    report_cold_ask(index_dir, args.runs)
+    report_agreement_and_speed(index_dir, args.workdir, paragraphs, questions, args.passages)
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def report_cold_ask(index_dir: Path, runs: int) -> None:
+    cold = cold_ask(index_dir, runs)
+    lean, full = cold["lean"], cold["sentence-transformers"]
+    print(f"\n== cold `semsearch ask` ({runs} interleaved runs each, p50) ==")
+    for name, row in cold.items():
+        print(f"  {name:22s} wall {row['wall_p50']:.3f} s (min {row['wall_min']:.3f})   cpu {row['cpu_p50']:.3f} s")
+    print(f"  ratio sentence-transformers / lean: wall {full['wall_p50'] / lean['wall_p50']:.1f}x, "
+          f"cpu {full['cpu_p50'] / lean['cpu_p50']:.1f}x  (goals: lean p50 <= {GOAL_S} s, >= {GOAL_RATIO:.0f}x)")
+    print(f"  heavy modules imported by the lean `ask`: {heavy_imports(index_dir) or 'none'}")
+    profile = ", ".join(f"{name} {seconds:.3f}" for name, seconds in import_profile(index_dir))
+    print(f"  import seconds by top-level package (lean ask, one run): {profile}")
+
+
+def report_agreement_and_speed(index_dir, workdir, paragraphs, questions, count) -> None:
+    from embed.encoders import load_encoder
+    from embed.lean import load_lean
+    from index.manifest import read_manifest
+
+    lean_dir = index_dir / read_manifest(index_dir).query_encoder["path"]
+    lean_dirs = {"fp32": lean_dir, "int8": int8_copy(lean_dir, workdir / "lean-int8")}
+    encoder = load_encoder(MODEL)
+    sample_q, sample_p = questions[::35][:300], [text for _, text in paragraphs[::2][:600]]
+    print(f"\n== agreement with SentenceTransformer fp32 ({len(sample_q)} questions, {len(sample_p)} passages) ==")
+    for name, directory in lean_dirs.items():
+        lean = load_lean(directory, threads=os.cpu_count())
+        row = agreement(lean, encoder, sample_q, sample_p)
+        verdict = "" if name == "fp32" else f"  -> int8 {'qualifies' if row['top10'] >= KEEP_INT8 else 'not kept'} (needs top-10 >= {KEEP_INT8})"
+        print(f"  lean {name}: min cos {row['min_cos']:.5f}, mean cos {row['mean_cos']:.5f}, top-10 overlap "
+              f"{row['top10']:.3f}; load + 1 question {session_seconds(directory):.3f} s{verdict}")
+    overlap = bf16_ranking(encoder, load_lean(lean_dir, threads=os.cpu_count()), paragraphs[:1000], questions[::50][:200])
+    print(f"  bf16 passages vs fp32 passages (fp32 questions), 1000 passages: top-10 overlap {overlap:.3f}")
+    print(f"\n== passages/s, batch 32, {count} passages of exactly N tokens (best of 2) ==")
+    for tokens, name, rate, ratio, cos in throughput(encoder, lean_dirs, paragraphs, count):
+        print(f"  {tokens:3d} tok  {name:36s} {rate:7.1f}/s  {ratio:4.2f}x fp32   min cos to fp32 {cos:.5f}")
+
+
+if __name__ == "__main__":
+    main()
