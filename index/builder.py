@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,8 @@ from index.manifest import Counts, Manifest, ModelInfo, read_manifest, write_man
 from index.query_encoder import lean_for_generation, prune_lean, record_query_encoder
 from index.store import Store, StoredDocument, connect
 from index.sync import sync_documents
-from index.vectors import build_faiss, load_array, save_array, write_faiss
+from index.ann import AnnSpec, PreviousAnn, check_index_options, update_ann
+from index.vectors import load_array, save_array, write_faiss
 
 # phase ("reading" | "encoding"), done, total
 PhaseProgress = Callable[[str, int, int], None]
@@ -47,6 +48,11 @@ class IndexOptions:
     min_tokens: int = 48
     lexical_only: bool = False  # store passages and BM25 only; never load the model
     precision: str = "auto"  # auto | fp32 | bf16: passage encoding (auto: bf16 on CPUs with AMX / AVX-512 BF16)
+    index_type: str = "auto"  # auto | flat | hnsw | ivf (index/ann.py)
+    vectors: str = "auto"  # auto | fp32 | fp16 | sq8: the codes the FAISS index keeps
+
+    def __post_init__(self) -> None:
+        check_index_options(self.index_type, self.vectors)  # UnknownIndexOption before any work
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,7 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
         checkpoint("before-manifest")
         new = finish_manifest(old, options, model, encoder, settings, gen, report.counts)
         new = record_query_encoder(new, encoder, lean.record, precision)
+        new = replace(new, faiss=report.faiss)
         write_manifest(directory, new)
         checkpoint("after-manifest")
         remove_stale_generations(directory, keep={gen, str(old.generation) if old else ""})
@@ -234,6 +241,7 @@ class GenerationReport:
     encoded: int
     counts: Counts
     skipped: list[Skipped]
+    faiss: dict = field(default_factory=lambda: AnnSpec().to_manifest())
 
 
 @dataclass(frozen=True)
@@ -272,12 +280,24 @@ class GenerationJob:
         save_array(self.gen_dir / "vectors.npy", vectors)
         save_array(self.gen_dir / "vector_ids.npy", ids)
         checkpoint("arrays-written")
+        spec = AnnSpec()
         if len(ids):
-            write_faiss(build_faiss(vectors, ids), self.gen_dir / "faiss.index")
+            index, spec = update_ann(self.previous_ann(), vectors, ids, self.options.index_type, self.options.vectors)
+            write_faiss(index, self.gen_dir / "faiss.index")
         for path in self.gen_dir.iterdir():
             fsync_path(path)
         fsync_path(self.gen_dir)
-        return GenerationReport(sync.diff, encoded, counts, skipped)
+        return GenerationReport(sync.diff, encoded, counts, skipped, spec.to_manifest())
+
+    def previous_ann(self) -> PreviousAnn | None:
+        """The previous generation's FAISS index and vectors, for an incremental update (index/ann.py)."""
+        if self.old is None or not self.old.counts.vectors:
+            return None
+        old_dir = self.directory / str(self.old.generation)
+        return PreviousAnn(
+            AnnSpec.from_manifest(self.old.faiss), old_dir / self.old.files["faiss"],
+            load_array(old_dir / self.old.files["vectors"], mmap=True), load_array(old_dir / self.old.files["vector_ids"]),
+        )
 
 
 def read_documents(files: list[Path], progress: PhaseProgress | None) -> tuple[list[Document], list[Skipped]]:

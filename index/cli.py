@@ -66,6 +66,14 @@ def index_cmd(
     rebuild: bool = typer.Option(False, "--rebuild", help="Start the index over (e.g. with another model)."),
     wait: bool = typer.Option(False, "--wait", help="Wait for another running `index` instead of refusing."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Passages per encoding batch."),
+    index_type: str = typer.Option(
+        "auto", "--index-type", help="auto | flat | hnsw | ivf (auto: exact flat up to 100,000 passages, then "
+        "IVF; the index keeps a type you name)."
+    ),
+    vectors: str = typer.Option(
+        "auto", "--vectors", help="auto | fp32 | fp16 | sq8: codes the vector index keeps (compact ones are "
+        "re-scored exactly; auto: fp32 for flat, sq8 for hnsw/ivf)."
+    ),
     precision: str = typer.Option(
         "auto", "--precision", help="auto | fp32 | bf16: how passages are encoded (auto: bf16 on CPUs with "
         "AMX or AVX-512 BF16, else fp32)."
@@ -79,7 +87,7 @@ def index_cmd(
 
     with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
         options = IndexOptions(
-            model=model, rebuild=rebuild, wait=wait, batch_size=batch_size,
+            model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, index_type=index_type, vectors=vectors,
             precision=precision,
         )
         report = build_index(paths, resolve_dir(index_dir), options, progress)
@@ -173,6 +181,7 @@ def info(index_dir: Optional[Path] = IndexDir, as_json: bool = JsonFlag) -> None
     out.print(format_info(details))
 
 
+from index.bench_cmd import bench; app.command()(bench)  # noqa: E402,E702 - `semsearch bench`
 from index.tune_cmd import tune; app.command()(tune)  # noqa: E402,E702 - `semsearch tune`
 
 

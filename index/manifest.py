@@ -42,7 +42,11 @@ class Manifest:
     previous_generation: str | None = None
     normalization: str = "l2"
     metric: str = "inner_product"
-    faiss: dict[str, Any] = field(default_factory=lambda: {"type": "IDMap2,Flat", "exact": True})
+    # index/ann.py AnnSpec.to_manifest(); older indexes say {"type": "IDMap2,Flat", "exact": True} (flat)
+    faiss: dict[str, Any] = field(
+        default_factory=lambda: {"type": "flat", "vectors": "fp32", "exact": True, "description": "IDMap2,Flat",
+                                 "params": {}, "requested": {}}
+    )
     lexical: dict[str, Any] = field(
         default_factory=lambda: {"engine": "sqlite-fts5", "tokenize": LEXICAL_TOKENIZE, "fields": ["title", "text"]}
     )

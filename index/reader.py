@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from index.ann import AnnSpec, live_count
+from index.ann_search import DenseIndex
 from index.errors import IndexCorrupt
 from index.manifest import Manifest, read_manifest
 from index.store import Store, connect
@@ -35,17 +37,20 @@ class IndexReader:
         return self.manifest.counts.vectors > 0
 
     @cached_property
-    def faiss_index(self):
+    def faiss_index(self) -> DenseIndex:
+        """The dense index (flat / HNSW / IVF as the manifest records): search, ntotal, reconstruct."""
         path = self.file("faiss")
+        spec = AnnSpec.from_manifest(self.manifest.faiss)
         try:
             index = read_faiss(path)
+            live = live_count(index, spec)
         except Exception as exc:  # faiss raises RuntimeError with C++ text for any damage
             raise IndexCorrupt(str(self.directory), f"cannot read {path.name} ({str(exc).splitlines()[0]})") from exc
-        if index.ntotal != self.manifest.counts.vectors:
+        if live != self.manifest.counts.vectors:
             raise IndexCorrupt(
-                str(self.directory), f"{path.name} holds {index.ntotal} vectors, manifest says {self.manifest.counts.vectors}"
+                str(self.directory), f"{path.name} holds {live} vectors, manifest says {self.manifest.counts.vectors}"
             )
-        return index
+        return DenseIndex(index, spec, self.vectors, live)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, pks) as stored: the embeddings FAISS is built from."""
