@@ -13,12 +13,13 @@ from index.ann import (
     live_count,
 )
 
-VectorsLoader = Callable[[], tuple[np.ndarray, np.ndarray]]  # () -> (vectors (mmap), pks)
+VectorsLoader = Callable[[], tuple[np.ndarray, np.ndarray]]  # () -> (vectors: array or NpyRows, pks)
 
 
 class DenseIndex:
     """A generation's index as the searcher sees it: ``search(queries, k) -> (scores, pks)`` like a faiss
-    index (pk -1 pads), ``ntotal`` (live vectors), and ``reconstruct(pk)`` from the stored float32 vectors."""
+    index (pk -1 pads), ``ntotal`` (live vectors), and ``reconstruct(pk)`` from the stored float32 vectors
+    (an array, or index.vectors.NpyRows reading rows of vectors.npy on demand)."""
 
     def __init__(self, index, spec: AnnSpec, load_vectors: VectorsLoader, ntotal: int | None = None) -> None:
         self.raw = index
@@ -42,6 +43,11 @@ class DenseIndex:
         found = (sorted_pks[at] == pks) if len(sorted_pks) else np.zeros(len(pks), dtype=bool)
         rows = at if order is None else order[at]
         return np.where(found, rows, -1)
+
+    def close(self) -> None:
+        """Close the stored vectors' file if they were opened (NpyRows)."""
+        if "stored" in self.__dict__ and hasattr(self.stored[0], "close"):
+            self.stored[0].close()
 
     def reconstruct(self, pk: int) -> np.ndarray:
         row = int(self.rows_of(np.array([pk], dtype=np.int64))[0])
@@ -87,7 +93,8 @@ class DenseIndex:
         rows = self.rows_of(pks.ravel()).reshape(pks.shape)
         valid = rows >= 0
         gathered = np.zeros(pks.shape + (vectors.shape[1],), dtype=np.float32)
-        gathered[valid] = vectors[rows[valid]]
+        wanted = np.unique(rows[valid])  # each row read once, in file order
+        gathered[valid] = vectors[wanted][np.searchsorted(wanted, rows[valid])]
         scores = np.einsum("qcd,qd->qc", gathered, queries)
         scores[~valid] = -np.inf
         pks = np.where(valid, pks, -1)

@@ -67,7 +67,7 @@ def index_cmd(
     wait: bool = typer.Option(False, "--wait", help="Wait for another running `index` instead of refusing."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Passages per encoding batch."),
     index_type: str = typer.Option(
-        "auto", "--index-type", help="auto | flat | hnsw | ivf (auto: exact flat up to 100,000 passages, then "
+        "auto", "--index-type", help="auto | flat | hnsw | ivf (auto: exact flat up to 50,000 passages, then "
         "IVF; the index keeps a type you name)."
     ),
     vectors: str = typer.Option(

@@ -14,7 +14,7 @@ from index.ann_search import DenseIndex
 from index.errors import IndexCorrupt
 from index.manifest import Manifest, read_manifest
 from index.store import Store, connect
-from index.vectors import load_array, read_faiss
+from index.vectors import NpyRows, load_array, read_faiss
 
 
 @dataclass
@@ -50,7 +50,15 @@ class IndexReader:
             raise IndexCorrupt(
                 str(self.directory), f"{path.name} holds {live} vectors, manifest says {self.manifest.counts.vectors}"
             )
-        return DenseIndex(index, spec, self.vectors, live)
+        return DenseIndex(index, spec, self.vector_rows, live)
+
+    def vector_rows(self) -> tuple[NpyRows, np.ndarray]:
+        """(rows of vectors.npy read on demand, pks): what re-scoring reads, without mapping the file."""
+        _, ids = self.vectors()  # checks the shapes against the manifest
+        try:
+            return NpyRows(self.file("vectors")), ids
+        except (OSError, ValueError) as exc:
+            raise IndexCorrupt(str(self.directory), f"cannot read stored vectors ({exc})") from exc
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, pks) as stored: the embeddings FAISS is built from."""
@@ -64,6 +72,8 @@ class IndexReader:
         return vectors, ids
 
     def close(self) -> None:
+        if "faiss_index" in self.__dict__:
+            self.faiss_index.close()
         self.store.close()
 
 

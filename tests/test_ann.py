@@ -44,7 +44,10 @@ def dense(index, spec, vectors, ids) -> DenseIndex:
 
 
 def made(kind, vectors, ids):
-    index, spec = build_ann(choose_spec(len(ids), *kind), vectors, ids)
+    spec = choose_spec(len(ids), *kind)
+    if spec.type == "ivf":  # small sets probe every list by default: probe a quarter so the search is approximate
+        spec = AnnSpec("ivf", spec.vectors, {**spec.params, "nprobe": spec.params["nlist"] // 4})
+    index, spec = build_ann(spec, vectors, ids)
     return dense(index, spec, vectors, ids), spec
 
 
