@@ -238,3 +238,16 @@ def test_small_index_defaults_to_exact_flat(tmp_path, tiny_bert_dir):
     vectors, ids = reader.vectors()
     assert np.array_equal(reader.faiss_index.reconstruct(int(ids[3])), vectors[3])
     reader.close()
+
+
+def test_npy_rows_reads_rows_on_demand(tmp_path):
+    from index.vectors import NpyRows, save_array
+
+    vectors = low_rank(50)
+    save_array(tmp_path / "v.npy", vectors)
+    rows = NpyRows(tmp_path / "v.npy")
+    assert len(rows) == 50 and np.array_equal(rows[np.array([7, 3, 7])], vectors[[7, 3, 7]])
+    assert np.array_equal(rows[49], vectors[49])
+    with pytest.raises(IndexError):
+        rows[np.array([50])]
+    rows.close()
