@@ -13,6 +13,8 @@ from index.ann import (
     live_count,
 )
 
+from index.vectors import NumpyFlat
+
 VectorsLoader = Callable[[], tuple[np.ndarray, np.ndarray]]  # () -> (vectors: array or NpyRows, pks)
 
 
@@ -77,6 +79,8 @@ class DenseIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         depth = self.candidates(k)
+        if isinstance(self.raw, NumpyFlat):
+            return pad(*self.raw.search(queries, depth), k)
         params = self.search_params(depth)
         with blas_for_batches(queries.shape[1]), faiss_threads(1 if len(queries) == 1 else None):
             if params is None:
@@ -110,21 +114,36 @@ def pad(scores: np.ndarray, pks: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
             np.pad(pks, ((0, 0), (0, extra)), constant_values=-1))
 
 
-def exact_topk_batch(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """The exact top-k pks per query (BLAS inner products over the float32 vectors)."""
+def exact_topk_batch(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int,
+                     *, with_scores: bool = False):
+    """The exact top-k pks per query (BLAS inner products over the float32 vectors); with_scores: (scores, pks)."""
     import faiss
 
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     with blas_for_batches(queries.shape[1]):
-        _, rows = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), k,
-                            metric=faiss.METRIC_INNER_PRODUCT)
-    return np.where(rows >= 0, np.asarray(ids)[rows.clip(0)], -1)
+        scores, rows = faiss.knn(queries, np.ascontiguousarray(vectors, dtype=np.float32), k,
+                                 metric=faiss.METRIC_INNER_PRODUCT)
+    pks = np.where(rows >= 0, np.asarray(ids)[rows.clip(0)], -1)
+    return (scores, pks) if with_scores else pks
 
 
-def recall_at_k(index, vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int = 10) -> float:
-    """Mean share of the exact top-k (by pk) that ``index.search`` returns in its top k."""
+def recall_at_k(index, vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int = 10,
+                tie: float = 1e-6) -> float:
+    """Mean share of the exact top-k that ``index.search`` returns in its top k.
+
+    A returned pk counts when its exact score reaches the exact k-th best (within ``tie``): with equal
+    scores (duplicate passages) either of them is a right answer, whichever order a search breaks ties in.
+    """
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-    expected = exact_topk_batch(vectors, ids, queries, k)
+    exact_scores, expected = exact_topk_batch(vectors, ids, queries, k, with_scores=True)
     _, found = index.search(queries, k)
-    hits = [len(set(e[e >= 0]) & set(f[f >= 0])) / max(1, int((e >= 0).sum())) for e, f in zip(expected, found)]
+    row_of = {int(pk): row for row, pk in enumerate(np.asarray(ids))}
+    hits = []
+    for query, scores, wanted, got in zip(queries, exact_scores, expected, found):
+        valid = wanted >= 0
+        if not valid.any():
+            continue
+        rows = [row_of[int(pk)] for pk in dict.fromkeys(got[got >= 0].tolist()) if int(pk) in row_of]
+        found_scores = np.asarray(vectors[np.sort(rows)] if rows else np.empty((0, len(query))), np.float32) @ query
+        hits.append(min(int((found_scores >= scores[valid].min() - tie).sum()), int(valid.sum())) / int(valid.sum()))
     return float(np.mean(hits)) if hits else 1.0

@@ -13,10 +13,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from index.builder import IndexOptions, IndexReport, PhaseProgress, build_index
+from typing import TYPE_CHECKING
+
 from index.layout import default_index_dir
 from index.reader import open_reader
 from index.search import Searcher, SearchResult
+
+if TYPE_CHECKING:  # the builder (and what it imports) is loaded only by index_paths
+    from index.builder import IndexReport, PhaseProgress
 
 
 def resolve_dir(directory: str | Path | None) -> Path:
@@ -34,6 +38,8 @@ def index_paths(
     progress: PhaseProgress | None = None,
 ) -> IndexReport:
     """Index files and folders into ``directory`` (default: $SEMSEARCH_INDEX or ./.semsearch)."""
+    from index.builder import IndexOptions, build_index
+
     options = IndexOptions(model=model, rebuild=rebuild, wait=wait, batch_size=batch_size)
     return build_index(paths, resolve_dir(directory), options, progress)
 

@@ -49,6 +49,8 @@ class BenchOptions:
     min_tokens: int = 48
     title_in_text: bool = True  # embed "title\n\ntext" (see bench_documents)
     keep_runs: bool = False  # keep each row's run in memory (for --save-run / --plot)
+    index_type: str = "auto"  # auto | flat | hnsw | ivf: the dense index the queries run against
+    vectors: str = "auto"  # auto | fp32 | fp16 | sq8: the codes it keeps (compact ones are re-scored)
 
     def modes(self) -> tuple[str, ...]:
         if self.mode not in MODE_CHOICES:
@@ -93,6 +95,7 @@ class IndexStats:
     model: str | None  # None: a lexical-only index
     chunker: dict
     precision: str | None = None  # how the builder encoded passages ("fp32" / "bf16"), when it says
+    faiss: str | None = None  # the dense index ("IDMap2,Flat", "IVF1024,SQ8", ...); None: lexical only
 
 
 @dataclass
@@ -106,6 +109,7 @@ class BenchReport:
     peak_rss_mb: float
     notices: list[str] = field(default_factory=list)
     curves: dict[str, dict[int, float]] = field(default_factory=dict)  # label -> Recall@k, on request
+    approx_recall: float | None = None  # recall@10 of the dense index against exact search; None: exact
 
     def to_dict(self) -> dict:
         return {
@@ -113,6 +117,8 @@ class BenchReport:
             "documents": self.index.documents, "passages": self.index.passages, "model": self.model,
             "cached": self.index.cached, "index_bytes": self.index.size_bytes,
             "index_seconds": self.index.seconds, "index_precision": self.index.precision, "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "index_faiss": self.index.faiss,
+            "approx_recall@10": None if self.approx_recall is None else round(self.approx_recall, 5),
             "results": [row_dict(row, self.index) for row in self.results], "notices": list(self.notices),
         }
 
@@ -161,7 +167,7 @@ def run_bench(dataset: str | Path, options: BenchOptions = BenchOptions(), progr
     stats = prepare_index(Path(dataset), documents, encoder, options, progress)
     reader = open_reader(Path(stats.directory))
     try:
-        rows = run_rows(reader, ds, modes, encoder, options, progress)
+        rows, approx = run_rows(reader, ds, modes, encoder, options, progress)
     finally:
         reader.close()
     for row in rows:
@@ -171,7 +177,7 @@ def run_bench(dataset: str | Path, options: BenchOptions = BenchOptions(), progr
     return BenchReport(
         dataset=ds.name, split=ds.split, queries=len(ds.queries), index=stats, results=rows,
         model=model if encoder is not None else None, peak_rss_mb=peak_rss_mb(),
-        notices=[notice] if notice else [], curves=curves,
+        notices=[notice] if notice else [], curves=curves, approx_recall=approx,
     )
 
 
@@ -192,7 +198,8 @@ def load_query_encoder(modes: Sequence[str], model: str | None):
         return None, name, f"dense and hybrid rows skipped: {exc}"
 
 
-def run_rows(reader, ds, modes, encoder, options: BenchOptions, progress) -> list[ModeResult]:
+def run_rows(reader, ds, modes, encoder, options: BenchOptions, progress) -> tuple[list[ModeResult], float | None]:
+    """The report's rows, and the dense index's recall@10 against exact search (None when it is exact)."""
     from index.bench_run import QueryPlan, run_queries
 
     fusions = options.fusion_list() if "hybrid" in modes else ()
@@ -200,7 +207,7 @@ def run_rows(reader, ds, modes, encoder, options: BenchOptions, progress) -> lis
         k=options.k, lexical="lexical" in modes,
         dense=encoder is not None and "dense" in modes, fusions=fusions if encoder is not None else (),
     )
-    measured = run_queries(reader, ds.queries, ds.qrels, encoder, plan, progress, keep_runs=options.keep_runs)
+    measured, approx = run_queries(reader, ds.queries, ds.qrels, encoder, plan, progress, keep_runs=options.keep_runs)
     rows = []
     for mode in modes:
         if mode == "hybrid":
@@ -210,7 +217,7 @@ def run_rows(reader, ds, modes, encoder, options: BenchOptions, progress) -> lis
         for name, fusion in labels:
             key = f"hybrid {fusion}" if fusion else name
             rows.append(measured.get(key) or ModeResult(name, fusion, available=False))
-    return rows
+    return rows, approx
 
 
 def fusion_label(config: FusionConfig) -> str:

@@ -85,6 +85,7 @@ def index_options(encoder, options: BenchOptions):
     return IndexOptions(
         model=encoder.model_id if encoder is not None else None, rebuild=True,
         batch_size=options.index_batch_size, min_tokens=options.min_tokens, lexical_only=encoder is None,
+        index_type=options.index_type, vectors=options.vectors,
     )
 
 
@@ -134,7 +135,7 @@ def stats_from(meta: dict, index_dir: Path, cached: bool) -> IndexStats:
         directory=str(index_dir), cached=cached, documents=meta["documents"], passages=meta["passages"],
         vectors=meta["vectors"], seconds=meta["seconds"], passages_per_s=meta["passages_per_s"],
         size_bytes=size_on_disk(index_dir), model=meta["model"], chunker=meta["chunker"],
-        precision=meta.get("precision"),
+        precision=meta.get("precision"), faiss=(meta.get("faiss") or {}).get("description") if meta["model"] else None,
     )
 
 

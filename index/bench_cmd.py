@@ -26,6 +26,10 @@ def bench(
         None, "--save-run", help="Write the run(s) in TREC format; several rows: one file each, the mode before the suffix."
     ),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw Recall@k against k for each row into this PNG."),
+    index_type: str = typer.Option(
+        "auto", "--index-type", help="auto | flat | hnsw | ivf: the dense index (approximate ones report recall@10 against exact)."
+    ),
+    vectors: str = typer.Option("auto", "--vectors", help="auto | fp32 | fp16 | sq8: the codes the dense index keeps."),
     index_batch_size: int = typer.Option(32, "--index-batch-size", min=1, help="Passages per encoding batch while indexing."),
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", help="Where built benchmark indexes are kept [default: $XDG_CACHE_HOME/semsearch/bench]"
@@ -39,11 +43,16 @@ def bench(
     from index.metrics import MetricsUnavailable
     from index.progress import phase_progress
 
-    if mode not in MODE_CHOICES:
-        raise typer.BadParameter(f"'{mode}' is not one of {', '.join(MODE_CHOICES)}", param_hint="--mode")
+    from index.ann import INDEX_TYPES, VECTOR_CODES
+
+    for value, choices, hint in ((mode, MODE_CHOICES, "--mode"), (index_type, INDEX_TYPES, "--index-type"),
+                                 (vectors, VECTOR_CODES, "--vectors")):
+        if value not in choices:
+            raise typer.BadParameter(f"'{value}' is not one of {', '.join(choices)}", param_hint=hint)
     options = BenchOptions(
         mode=mode, model=model, k=k, limit=limit, split=split, fusions=parse_fusions(fusion or []),
         cache_dir=cache_dir, index_batch_size=index_batch_size, keep_runs=bool(save_run or plot),
+        index_type=index_type, vectors=vectors,
     )
     try:
         with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:

@@ -37,6 +37,9 @@ def summary_line(report: BenchReport) -> str:
         + (f" (passages encoded in {idx.precision})" if idx.precision else "") + "\n"
         f"index {built}: {idx.passages_per_s:.0f} passages/s{'*' if idx.cached else ''}, "
         f"{idx.seconds:.1f} s, {format_size(idx.size_bytes)} on disk; peak memory {report.peak_rss_mb:.0f} MiB"
+        + (f"\ndense index {escape(idx.faiss)}" if idx.faiss else "")
+        + (f": recall@10 against exact search {report.approx_recall:.4f}" if report.approx_recall is not None
+           else " (exact search)" if idx.faiss else "")
         + ("\n* measured when the cached index was built" if idx.cached else "")
     )
 

@@ -78,6 +78,8 @@ class QueryRunner:
         self.faiss = reader.faiss_index if plan.needs_dense else None
         self.source_of = dict(self.store.conn.execute("SELECT pk, source FROM passages"))
         self.depth = initial_depth(plan.k, len(self.source_of), len(set(self.source_of.values())))
+        approximate = self.faiss is not None and not self.faiss.spec.exact
+        self.query_vectors: list[np.ndarray] | None = [] if approximate else None  # for approx_recall
 
     def warm_up(self, text: str) -> None:
         """One untimed query, so one-off start-up costs (first torch call) do not land on query 1."""
@@ -96,6 +98,8 @@ class QueryRunner:
             started = time.perf_counter()
             vector = self.encoder.encode_queries([text])[0]
             encode_ms = elapsed_ms(started)
+            if self.query_vectors is not None:
+                self.query_vectors.append(vector)
             started = time.perf_counter()
             dense = deepening(lambda d: self.dense_search(vector, d), self.source_of, plan.k, self.depth)
             dense_ms = elapsed_ms(started)
@@ -116,7 +120,8 @@ class QueryRunner:
 
 
 def run_queries(reader, queries: Mapping[str, str], qrels, encoder, plan: QueryPlan, progress, *, keep_runs: bool):
-    """Every query through every row of ``plan``: row key -> ModeResult with metrics and latencies."""
+    """Every query through every row of ``plan``: (row key -> ModeResult with metrics and latencies,
+    recall@10 of an approximate or compact dense index against exact search on the same queries, else None)."""
     from index.metrics import evaluate
 
     runner = QueryRunner(reader, encoder, plan)
@@ -138,7 +143,17 @@ def run_queries(reader, queries: Mapping[str, str], qrels, encoder, plan: QueryP
             mode, fusion or None, metrics=evaluate(qrels, run), latency_ms=latencies(times[key]),
             run=run if keep_runs else None,
         )
-    return results
+    return results, approx_recall(reader, runner.query_vectors)
+
+
+def approx_recall(reader, query_vectors: list[np.ndarray] | None) -> float | None:
+    """Mean share of each query's exact top-10 passages (numpy/BLAS over vectors.npy) that the index returned."""
+    from index.ann_search import recall_at_k
+
+    if not query_vectors:
+        return None
+    vectors, ids = reader.vectors()
+    return recall_at_k(reader.faiss_index, vectors, ids, np.stack(query_vectors), 10)
 
 
 def latencies(samples: list[tuple[float, float]]) -> dict[str, float]:

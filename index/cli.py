@@ -115,11 +115,10 @@ def ask(
     as_json: bool = JsonFlag,
 ) -> None:
     """Return the passages closest in meaning to QUESTION."""
-    from index.api import open_index
+    from index import present  # plain command lines come here without typer: see index/quick.py
 
-    with friendly_errors(), open_index(index_dir, fusion=fusion) as searcher:
-        result = searcher.ask(question, k=k, mode=mode)
-        show_result(result, searcher, as_json)
+    request = present.Request("ask", query=question, k=k, mode=mode, fusion=fusion, index_dir=index_dir, as_json=as_json)
+    raise typer.Exit(present.answer(request))
 
 
 @app.command()
@@ -134,36 +133,16 @@ def related(
     as_json: bool = JsonFlag,
 ) -> None:
     """Return the passages nearest to a passage of the index (never the passage itself), or to --text."""
-    from index.api import open_index
+    from index import present
 
     if (passage_id is None) == (text is None):
         err.print("error: give a PASSAGE_ID or --text \"...\" (exactly one)")
         raise typer.Exit(2)
-    with friendly_errors(), open_index(index_dir, fusion=fusion) as searcher:
-        result = searcher.related(passage_id, text=text, k=k, other_articles=other_articles, mode=mode)
-        show_result(result, searcher, as_json, highlight=False)
-
-
-def show_result(result, searcher, as_json: bool, highlight: bool = True) -> None:
-    encoder_note = getattr(searcher, "encoder_note", None)  # why the question loaded sentence-transformers
-    for notice in [*result.notices, *([encoder_note] if encoder_note else [])]:
-        err.print(f"[yellow]notice:[/] {escape(notice)}")
-    if as_json:
-        print_json(result.to_dict())
-        return
-    from index.format import format_hits
-
-    spans = pick_highlights(result, searcher) if highlight and out.is_terminal else {}
-    out.print(format_hits(result, spans))
-
-
-def pick_highlights(result, searcher) -> dict[str, tuple[int, int]]:
-    from index.highlight import best_sentence_dense, best_sentence_lexical
-
-    if result.mode in ("dense", "hybrid"):
-        query = searcher.encoder.encode_queries([result.query])[0]
-        return {h.id: best_sentence_dense(query, h.text, searcher.encoder) for h in result.hits}
-    return {h.id: best_sentence_lexical(result.query, h.text) for h in result.hits}
+    request = present.Request(
+        "related", passage_id=passage_id, text=text, k=k, mode=mode, fusion=fusion, index_dir=index_dir,
+        as_json=as_json, other_articles=other_articles,
+    )
+    raise typer.Exit(present.answer(request))
 
 
 @app.command()
@@ -185,7 +164,7 @@ from index.bench_cmd import bench; app.command()(bench)  # noqa: E402,E702 - `se
 from index.tune_cmd import tune; app.command()(tune)  # noqa: E402,E702 - `semsearch tune`
 
 
-def main() -> None:  # console-script entry point
+def main() -> None:  # typer's entry point (the console script is index.quick:main)
     app(prog_name="semsearch")
 
 

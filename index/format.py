@@ -1,4 +1,4 @@
-"""Human-readable renderings of reports and hits (rich markup), used by the CLI only."""
+"""Human-readable renderings of reports (rich markup), used by the CLI only; hits: index/present.py."""
 
 from __future__ import annotations
 
@@ -15,27 +15,6 @@ def format_index_report(report) -> str:
     if report.skipped:
         lines.append(f"  skipped {len(report.skipped)} file(s) (see warnings above)")
     return "\n".join(lines)
-
-
-def format_hits(result, spans: dict[str, tuple[int, int]]) -> str:
-    if not result.hits:
-        return f"No passages match ({result.mode})."
-    blocks = []
-    for hit in result.hits:
-        head = f"[bold]{hit.rank}.[/] [cyan]{hit.score:.3f}[/]  [bold]{escape(hit.title)}[/]  [dim]{escape(hit.id)}[/]"
-        blocks.append(head + "\n" + indent(highlighted(hit.text, spans.get(hit.id))))
-    return "\n\n".join(blocks) + f"\n\n[dim]({result.mode})[/]"
-
-
-def highlighted(text: str, span: tuple[int, int] | None) -> str:
-    if not span:
-        return escape(text)
-    a, b = span
-    return escape(text[:a]) + "[bold yellow]" + escape(text[a:b]) + "[/]" + escape(text[b:])
-
-
-def indent(text: str) -> str:
-    return "   " + text
 
 
 def format_size(size: int) -> str:

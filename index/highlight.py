@@ -24,10 +24,17 @@ def best_sentence_lexical(question: str, text: str) -> tuple[int, int]:
     return max(spans, key=overlap)
 
 
-def best_sentence_dense(query_vector: np.ndarray, text: str, encoder) -> tuple[int, int]:
-    """The sentence whose embedding is closest to the question's."""
-    spans = sentence_spans(text)
-    if len(spans) == 1:
-        return spans[0]
-    vectors = encoder.encode_documents([text[a:b] for a, b in spans])
-    return spans[int(np.argmax(vectors @ query_vector))]
+def best_sentences_dense(question: str, texts: dict[str, str], encoder) -> dict[str, tuple[int, int]]:
+    """Per hit id, the sentence whose embedding is closest to the question's (one encoding batch)."""
+    spans = {key: sentence_spans(text) for key, text in texts.items()}
+    several = [(key, span) for key, found in spans.items() if len(found) > 1 for span in found]
+    best = {key: found[0] for key, found in spans.items()}
+    if not several:
+        return best
+    query = encoder.encode_queries([question])[0]
+    vectors = encoder.encode_documents([texts[key][a:b] for key, (a, b) in several])
+    scores: dict[str, float] = {}
+    for (key, span), score in zip(several, vectors @ query):
+        if key not in scores or score > scores[key]:
+            best[key], scores[key] = span, float(score)
+    return best

@@ -14,7 +14,9 @@ from index.ann_search import DenseIndex
 from index.errors import IndexCorrupt
 from index.manifest import Manifest, read_manifest
 from index.store import Store, connect
-from index.vectors import NpyRows, load_array, read_faiss
+from index.vectors import NpyRows, NumpyFlat, load_array, read_faiss
+
+FLAT_MAGIC = b"IxM2"  # faiss's fourcc of IndexIDMap2, the exact flat index the builder writes
 
 
 @dataclass
@@ -41,6 +43,10 @@ class IndexReader:
         """The dense index (flat / HNSW / IVF as the manifest records): search, ntotal, reconstruct."""
         path = self.file("faiss")
         spec = AnnSpec.from_manifest(self.manifest.faiss)
+        if spec.exact:  # numpy over vectors.npy answers exactly as faiss would, without importing it
+            check_flat_file(self.directory, path, self.manifest.counts.vectors, self.manifest.model.dimension)
+            vectors, ids = self.vectors()
+            return DenseIndex(NumpyFlat(vectors, ids), spec, lambda: (vectors, ids), len(ids))
         try:
             index = read_faiss(path)
             live = live_count(index, spec)
@@ -75,6 +81,19 @@ class IndexReader:
         if "faiss_index" in self.__dict__:
             self.faiss_index.close()
         self.store.close()
+
+
+def check_flat_file(directory: Path, path: Path, count: int, dimension: int | None) -> None:
+    """The flat faiss.index is not read on the question path, but a damaged one is still reported:
+    its fourcc and its size (at least the float32 vectors it must hold) are checked."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise IndexCorrupt(str(directory), f"cannot read {path.name} ({exc.strerror or exc})") from exc
+    if magic != FLAT_MAGIC or size < count * (dimension or 0) * 4:
+        raise IndexCorrupt(str(directory), f"{path.name} is not the exact flat index the manifest records")
 
 
 def open_reader(directory: Path) -> IndexReader:

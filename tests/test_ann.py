@@ -251,3 +251,24 @@ def test_npy_rows_reads_rows_on_demand(tmp_path):
     with pytest.raises(IndexError):
         rows[np.array([50])]
     rows.close()
+
+
+@pytest.mark.parametrize("block, k", [(7, 1), (7, 10), (64, 10), (10_000, 10), (10_000, 60)])
+def test_numpy_flat_equals_exact_and_faiss(block, k, monkeypatch):
+    from index.vectors import NumpyFlat, build_faiss, exact_topk
+
+    vectors, ids = low_rank(50), np.arange(1000, 1050, dtype=np.int64)
+    vectors[[20, 33, 41]] = vectors[5]  # exact ties: settled by pk, as the oracle orders them
+    queries = np.vstack([vectors[5], low_rank(8, seed=9)])
+    monkeypatch.setattr(NumpyFlat, "BLOCK", block)
+    scores, pks = NumpyFlat(vectors, ids).search(queries, k)
+    assert pks.shape == (len(queries), k)
+    for q, row_pks, row_scores in zip(queries, pks, scores):
+        oracle = exact_topk(vectors, ids, q, k)
+        assert list(row_pks[: len(oracle)]) == [pk for pk, _ in oracle] and np.all(row_pks[len(oracle):] == -1)
+        assert row_scores[: len(oracle)] == pytest.approx([s for _, s in oracle], abs=1e-5)
+    distinct = low_rank(50)  # faiss breaks exact ties its own way, so compare it on distinct vectors
+    faiss_scores, faiss_pks = build_faiss(distinct, ids).search(queries, min(k, 50))
+    scores, pks = NumpyFlat(distinct, ids).search(queries, k)
+    assert np.array_equal(faiss_pks, pks[:, : min(k, 50)])
+    assert np.allclose(faiss_scores, scores[:, : min(k, 50)], atol=1e-5)

@@ -312,3 +312,49 @@ def test_scifact_bm25_reaches_the_beir_figure(tmp_path):
     assert report.queries == 300 and report.index.documents == 5183
     assert metrics["ndcg@10"] >= 0.665, metrics  # BEIR BM25 0.665, Pyserini flat 0.679
     assert metrics["recall@100"] >= 0.88, metrics
+
+
+def test_approximate_index_reports_recall_against_exact(beir, tmp_path, tiny_bert_dir):
+    base = ["bench", str(beir), "--mode", "dense", "--model", str(tiny_bert_dir), "--cache-dir", str(tmp_path / "c")]
+    result = runner.invoke(app, base + ["--index-type", "hnsw", "--vectors", "sq8", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["index_faiss"].startswith("IDMap,HNSW") and payload["index_faiss"].endswith("SQ8")
+    assert payload["approx_recall@10"] == 1.0  # a graph over a handful of passages finds them all
+    table = runner.invoke(app, base + ["--index-type", "hnsw", "--vectors", "sq8"])
+    assert table.exit_code == 0 and "recall@10 against exact search 1.0000" in table.stdout
+    exact = json.loads(runner.invoke(app, base + ["--json"]).stdout)
+    assert exact["index_faiss"] == "IDMap2,Flat" and exact["approx_recall@10"] is None
+
+
+@pytest.mark.parametrize("option, value", [("--index-type", "annoy"), ("--vectors", "int4")])
+def test_bench_rejects_unknown_index_options(beir, tmp_path, option, value):
+    result = runner.invoke(app, ["bench", str(beir), "--mode", "lexical", option, value, "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 2 and value in result.output
+
+
+class ShiftedIndex:
+    """Returns the exact answer shifted by one rank: the true best passage is always missed."""
+
+    spec = None
+
+    def __init__(self, vectors, ids):
+        self.vectors, self.ids = vectors, ids
+
+    def search(self, queries, k):
+        order = np.argsort(-(queries @ self.vectors.T), axis=1, kind="stable")[:, 1:k + 1]
+        return None, self.ids[order]
+
+
+def test_approx_recall_counts_the_missed_neighbours(tmp_path):
+    from types import SimpleNamespace
+
+    from index.bench_run import approx_recall
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((40, 8)).astype(np.float32)
+    ids = np.arange(100, 140, dtype=np.int64)
+    reader = SimpleNamespace(vectors=lambda: (vectors, ids), faiss_index=ShiftedIndex(vectors, ids))
+    queries = [rng.standard_normal(8).astype(np.float32) for _ in range(5)]
+    assert approx_recall(reader, queries) == pytest.approx(0.9)  # 9 of each exact top 10
+    assert approx_recall(reader, None) is None

@@ -24,6 +24,7 @@ from tests.modelkit import long_text
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["the river carries water", "a library keeps books", "", "numbers in tables " * 20, "fox", long_text(300)]
 HEAVY = ("torch", "transformers", "sentence_transformers")
+CLI_LIBRARIES = ("typer", "click", "rich", "pydantic")  # a plain question needs none of them (index/quick.py)
 CORPUS = [
     f"{a} {b} {c}" for a in ("rivers carry", "libraries keep", "the fox jumps", "numbers appear", "tokenizers split")
     for b in ("water from the mountains", "books and maps", "over the lazy dog", "in tables and dates")
@@ -228,15 +229,15 @@ RUNNER = """
 import json, runpy, sys
 sys.argv = ["semsearch", *sys.argv[1:]]
 try:
-    runpy.run_module("index.cli", run_name="__main__")
+    runpy.run_module("index.quick", run_name="__main__")  # the console script's entry point
 except SystemExit as exc:
     code = exc.code
 print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)
-""" % (HEAVY,)
+""" % (HEAVY + CLI_LIBRARIES,)
 
 
-def run_ask(index_dir: Path, *args: str, env: dict | None = None) -> tuple[dict, list[str], str]:
-    """(JSON answer, heavy modules the process imported, stderr lines before that list)."""
+def run_ask(index_dir: Path, *args: str, env: dict | None = None, only=HEAVY) -> tuple[dict, list[str], str]:
+    """(JSON answer, which of ``only`` the process imported, stderr lines before that list)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER, "ask", "wild yeast starter", "--index", str(index_dir), "-k", "3", "--json", *args],
@@ -244,7 +245,8 @@ def run_ask(index_dir: Path, *args: str, env: dict | None = None) -> tuple[dict,
     )
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 0 and lines, proc.stderr
-    return json.loads(proc.stdout), json.loads(lines[-1]), "\n".join(lines[:-1])
+    imported = [m for m in json.loads(lines[-1]) if m in only]
+    return json.loads(proc.stdout), imported, "\n".join(lines[:-1])
 
 
 def test_ask_never_imports_torch(bert_index):
@@ -255,6 +257,17 @@ def test_ask_never_imports_torch(bert_index):
     assert heavy_full == sorted(HEAVY)  # the check can fail: the full path does import them
     assert [h["id"] for h in lean_answer["hits"]] == [h["id"] for h in full_answer["hits"]]
     assert [h["score"] for h in lean_answer["hits"]] == pytest.approx([h["score"] for h in full_answer["hits"]], abs=1e-3)
+
+
+def test_plain_question_skips_typer_and_rich(bert_index):
+    root, _ = bert_index
+    _, cli_libraries, _ = run_ask(root / "idx", only=CLI_LIBRARIES)
+    assert cli_libraries == []
+    proc = subprocess.run(  # the check can fail: a command line the quick parser leaves to typer
+        [sys.executable, "-c", RUNNER, "ask", "--help"], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120,
+    )
+    assert "Usage" in proc.stdout and set(json.loads(proc.stderr.strip().splitlines()[-1])) >= {"typer", "rich"}
 
 
 def test_missing_lean_files_fall_back_with_a_note(bert_index):
