@@ -1,7 +1,7 @@
 """Export a loaded SentenceTransformer to a lean directory (see embed/lean.py), and pick a precision.
 
-Supported models: Transformer -> Pooling [-> Normalize] (the transformer becomes ``model.onnx``, pooling
-runs in numpy) and StaticEmbedding [-> Normalize] (the table becomes ``embeddings.npy``). Anything else
+Supported models: Transformer -> Pooling [-> Normalize] (a plain BertModel becomes ``bert.npy``, run by
+embed/numpy_bert.py; any other transformer ``model.onnx``, run by onnxruntime; pooling runs in numpy) and StaticEmbedding [-> Normalize] (the table becomes ``embeddings.npy``). Anything else
 raises :class:`~embed.lean.LeanUnavailable`; callers keep the full sentence-transformers path then.
 
 The precision helpers choose how *documents* are encoded at index time: bfloat16 weights on CPUs with
@@ -24,23 +24,28 @@ import numpy as np
 from embed.lean import (
     LEAN_FORMAT, LEAN_JSON, LEAN_VERSION, ONNX_FILE, POOLING_MODES, STATIC_FILE, TOKENIZER_FILE, LeanUnavailable,
 )
+from embed.numpy_bert import ACTIVATIONS, WEIGHTS_FILE, tensor_names
 
 ONNX_OPSET = 17  # onnxruntime 1.31 runs opsets 7-23; 17 is well inside both torch's and ORT's support
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+LEAN_KINDS = ("auto", "bert", "onnx")  # auto: numpy BERT where the model is a plain BertModel, else ONNX
 
 
-def export_lean(encoder: Any, target: str | Path) -> Path:
+def export_lean(encoder: Any, target: str | Path, kind: str = "auto") -> Path:
     """Write the lean form of ``encoder`` (a SentenceTransformerEncoder) to ``target``; return it.
 
+    ``kind`` picks how a transformer is run (see LEAN_KINDS); a static model is always kind "static".
     Written into a temporary sibling and renamed, so ``target`` is either whole or absent.
     """
+    if kind not in LEAN_KINDS:
+        raise ValueError(f"unknown lean kind {kind!r}; choose one of {', '.join(LEAN_KINDS)}")
     target = Path(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        settings = _write_files(encoder, tmp)
+        settings = _write_files(encoder, tmp, kind)
         settings["files"] = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
         (tmp / LEAN_JSON).write_text(json.dumps(settings, indent=2, sort_keys=True), encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
@@ -54,7 +59,7 @@ def export_lean(encoder: Any, target: str | Path) -> Path:
     return target
 
 
-def _write_files(encoder: Any, directory: Path) -> dict[str, Any]:
+def _write_files(encoder: Any, directory: Path, kind: str = "auto") -> dict[str, Any]:
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, StaticEmbedding, Transformer
 
     modules = list(encoder.model)
@@ -74,13 +79,47 @@ def _write_files(encoder: Any, directory: Path) -> dict[str, Any]:
         _check_plain_text(first, encoder.model_id)
         max_length = int(encoder.model.max_seq_length)
         _save_transformer_tokenizer(first.tokenizer, max_length, directory / TOKENIZER_FILE)
+        settings = {**settings, "pooling": modes, "include_prompt": bool(pooling.include_prompt), "max_seq_length": max_length}
+        problem = bert_problem(first.auto_model, max_length)
+        if kind == "bert" and problem:
+            raise LeanUnavailable(encoder.model_id, f"no numpy BERT form: {problem}")
+        if kind != "onnx" and not problem:
+            return {**settings, "kind": "bert", "bert": _export_bert(first.auto_model, directory / WEIGHTS_FILE)}
         _export_onnx(first, directory / ONNX_FILE)
-        return {
-            **settings, "kind": "onnx", "pooling": modes, "include_prompt": bool(pooling.include_prompt),
-            "max_seq_length": max_length, "opset": ONNX_OPSET,
-        }
+        return {**settings, "kind": "onnx", "opset": ONNX_OPSET}
     names = " -> ".join(type(m).__name__ for m in modules)
     raise LeanUnavailable(encoder.model_id, f"no lean form for a {names} model")
+
+
+def bert_problem(auto_model: Any, max_length: int) -> str | None:
+    """Why embed/numpy_bert.py cannot run this transformer exactly (None: it can)."""
+    config = auto_model.config
+    checks = [
+        (type(auto_model).__name__ == "BertModel", f"a {type(auto_model).__name__}, not a BertModel"),
+        (getattr(config, "hidden_act", None) in ACTIVATIONS, f"activation {getattr(config, 'hidden_act', None)!r}"),
+        (getattr(config, "position_embedding_type", "absolute") == "absolute", "relative position embeddings"),
+        (not getattr(config, "is_decoder", False), "a decoder"),
+        (max_length <= int(getattr(config, "max_position_embeddings", 0)), "max_seq_length beyond its positions"),
+        (config.hidden_size % config.num_attention_heads == 0, "uneven attention heads"),
+    ]
+    return next((reason for ok, reason in checks if not ok), None)
+
+
+def _export_bert(auto_model: Any, path: Path) -> dict[str, Any]:
+    """The weights numpy_bert reads, back to back in one float32 .npy; returns the config + tensor table."""
+    config = auto_model.config
+    state = auto_model.state_dict()
+    names = tensor_names(int(config.num_hidden_layers))
+    arrays = [state[name].detach().to("cpu").float().numpy().astype(np.float32) for name in names]
+    table, offset = {}, 0
+    for name, array in zip(names, arrays):
+        table[name] = [offset, list(array.shape)]
+        offset += array.size
+    np.save(path, np.concatenate([a.ravel() for a in arrays]), allow_pickle=False)
+    return {
+        "layers": int(config.num_hidden_layers), "heads": int(config.num_attention_heads),
+        "eps": float(config.layer_norm_eps), "activation": str(config.hidden_act), "tensors": table,
+    }
 
 
 def _base_settings(encoder: Any, *, normalise: bool) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 A lean directory is written once per model by :mod:`embed.export` and holds
 
-    lean.json        kind ("onnx" | "static"), dimension, pooling, max_seq_length, prompts, source model
+    lean.json        kind ("bert" | "onnx" | "static"), dimension, pooling, max_seq_length, prompts, source model
     tokenizer.json   the model's own tokenizer (``tokenizers``), truncating at max_seq_length
-    model.onnx       kind "onnx": the transformer, input ids -> token embeddings (onnxruntime), its
+    bert.npy         kind "bert": a BertModel's weights, run in numpy (embed/numpy_bert.py; quickest start)
+    model.onnx       kind "onnx": any other transformer, input ids -> token embeddings (onnxruntime), its
                      weights in model.onnx.data (mapped, not parsed: loads twice as fast)
     embeddings.npy   kind "static": one row per vocabulary entry (StaticEmbedding)
 
@@ -109,16 +110,17 @@ class LeanEncoder:
         raise NotImplementedError
 
 
-class OnnxEncoder(LeanEncoder):
-    """A transformer run by onnxruntime; pooling and normalisation in numpy."""
+class TransformerLean(LeanEncoder):
+    """A transformer's token embeddings (``run``, by a subclass); pooling and normalisation in numpy."""
 
-    def __init__(self, directory: Path, settings: dict[str, Any], tokenizer: Any, session: Any) -> None:
+    def __init__(self, directory: Path, settings: dict[str, Any], tokenizer: Any) -> None:
         super().__init__(directory, settings, tokenizer)
-        self.session = session
-        self.input_names = [i.name for i in session.get_inputs()]
         self.pooling = [str(mode) for mode in settings["pooling"]]
         self.include_prompt = bool(settings.get("include_prompt", True))
         self._prompt_lengths: dict[str, int] = {}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
 
     def _embed(self, texts: list[str], prompt: str) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
@@ -127,7 +129,7 @@ class OnnxEncoder(LeanEncoder):
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
-        tokens = self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+        tokens = self.run(feeds)
         mask = feeds["attention_mask"]
         if prompt and not self.include_prompt:
             mask = mask.copy()
@@ -141,6 +143,29 @@ class OnnxEncoder(LeanEncoder):
             special = {i for i, t in self.tokenizer.get_added_tokens_decoder().items() if t.special}
             self._prompt_lengths[prompt] = len(ids) - (1 if ids and ids[-1] in special else 0)
         return self._prompt_lengths[prompt]
+
+
+class OnnxEncoder(TransformerLean):
+    """kind "onnx": the transformer run by onnxruntime (any architecture torch.onnx can export)."""
+
+    def __init__(self, directory: Path, settings: dict[str, Any], tokenizer: Any, session: Any) -> None:
+        super().__init__(directory, settings, tokenizer)
+        self.session = session
+        self.input_names = [i.name for i in session.get_inputs()]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+
+
+class BertEncoder(TransformerLean):
+    """kind "bert": a BertModel run in numpy (embed/numpy_bert.py): the quickest start for a question."""
+
+    def __init__(self, directory: Path, settings: dict[str, Any], tokenizer: Any, bert: Any) -> None:
+        super().__init__(directory, settings, tokenizer)
+        self.bert = bert
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.bert.token_embeddings(feeds["input_ids"], feeds["attention_mask"], feeds["token_type_ids"])
 
 
 class StaticLeanEncoder(LeanEncoder):
@@ -215,6 +240,10 @@ def load_lean(directory: str | Path, *, threads: int | None = None) -> LeanEncod
         tokenizer = _tokenizer(directory)
         if settings.get("kind") == "onnx":
             return OnnxEncoder(directory, settings, tokenizer, _session(directory / ONNX_FILE, threads))
+        if settings.get("kind") == "bert":
+            from embed.numpy_bert import WEIGHTS_FILE, NumpyBert
+
+            return BertEncoder(directory, settings, tokenizer, NumpyBert.load(directory / WEIGHTS_FILE, settings["bert"]))
         if settings.get("kind") == "static":
             table = np.load(directory / STATIC_FILE, mmap_mode="r", allow_pickle=False)
             if table.ndim != 2 or table.shape[1] != int(settings["dimension"]):

@@ -55,15 +55,23 @@ def assert_same_top10(lean, full) -> None:
         assert list(top_lean) == list(top_full)
 
 
-@pytest.fixture(scope="module")
-def lean_bert(tiny_bert_encoder, tmp_path_factory):
-    return load_lean(export_lean(tiny_bert_encoder, tmp_path_factory.mktemp("lean") / "bert"))
+LEAN_FILES = {
+    "bert": {"lean.json", "tokenizer.json", "bert.npy"},
+    "onnx": {"lean.json", "tokenizer.json", "model.onnx", "model.onnx.data"},
+}
+
+
+@pytest.fixture(scope="module", params=["bert", "onnx"])
+def lean_bert(request, tiny_bert_encoder, tmp_path_factory):
+    """The tiny BertModel both ways: numpy BERT (what export picks for it) and ONNX (other architectures)."""
+    kind = request.param
+    return load_lean(export_lean(tiny_bert_encoder, tmp_path_factory.mktemp("lean") / kind, kind=kind))
 
 
 # --- agreement with sentence-transformers ---------------------------------------------------------
 
 
-def test_onnx_export_agrees_with_sentence_transformers(lean_bert, tiny_bert_encoder):
+def test_lean_transformer_agrees_with_sentence_transformers(lean_bert, tiny_bert_encoder):
     assert_agrees(lean_bert, tiny_bert_encoder, TEXTS)
     assert_same_top10(lean_bert, tiny_bert_encoder)
     assert (lean_bert.model_id, lean_bert.dimension, lean_bert.max_tokens) == (tiny_bert_encoder.model_id, 32, 64)
@@ -73,10 +81,10 @@ def test_onnx_export_agrees_with_sentence_transformers(lean_bert, tiny_bert_enco
 
 
 def test_lean_files_and_settings(lean_bert):
-    names = {p.name for p in lean_bert.directory.iterdir()}
-    assert names == {"lean.json", "tokenizer.json", "model.onnx", "model.onnx.data"}
     settings = json.loads((lean_bert.directory / "lean.json").read_text())
-    assert settings["kind"] == "onnx" and settings["pooling"] == ["mean"] and settings["max_seq_length"] == 64
+    assert {p.name for p in lean_bert.directory.iterdir()} == LEAN_FILES[settings["kind"]]
+    assert type(lean_bert).__name__ == {"bert": "BertEncoder", "onnx": "OnnxEncoder"}[settings["kind"]]
+    assert settings["pooling"] == ["mean"] and settings["max_seq_length"] == 64
     assert settings["normalise"] is True and settings["dimension"] == 32
 
 
@@ -127,6 +135,15 @@ def test_static_export_agrees(static_encoder, tmp_path):
     assert lean.passage_budget() == static_encoder.passage_budget()
 
 
+def test_bert_numpy_cannot_run_goes_to_onnx(tiny_bert_dir, tmp_path):
+    encoder = load_encoder(str(tiny_bert_dir))
+    encoder.model[0].auto_model.config.hidden_act = "silu"  # as a model numpy_bert has no activation for
+    with pytest.raises(LeanUnavailable, match="activation 'silu'"):
+        export_lean(encoder, tmp_path / "forced", kind="bert")
+    lean = load_lean(export_lean(encoder, tmp_path / "auto"))
+    assert lean.settings["kind"] == "onnx" and type(lean).__name__ == "OnnxEncoder"
+
+
 def test_unsupported_model_is_lean_unavailable(tiny_bert_dir, tmp_path):
     from sentence_transformers.sentence_transformer.modules import Dense
 
@@ -141,18 +158,19 @@ def test_unsupported_model_is_lean_unavailable(tiny_bert_dir, tmp_path):
 # --- damaged lean folders -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["no-dir", "no-onnx", "truncated-data", "bad-json", "old-version", "bad-tokenizer"])
+@pytest.mark.parametrize("damage", ["no-dir", "no-model", "truncated-data", "bad-json", "old-version", "bad-tokenizer"])
 def test_damaged_lean_folder_is_lean_unavailable(lean_bert, tmp_path, damage):
     import shutil
 
     target = tmp_path / "copy"
     shutil.copytree(lean_bert.directory, target)
+    model, data = ("bert.npy", "bert.npy") if (target / "bert.npy").exists() else ("model.onnx", "model.onnx.data")
     if damage == "no-dir":
         shutil.rmtree(target)
-    elif damage == "no-onnx":
-        (target / "model.onnx").unlink()
+    elif damage == "no-model":
+        (target / model).unlink()
     elif damage == "truncated-data":
-        with open(target / "model.onnx.data", "r+b") as handle:
+        with open(target / data, "r+b") as handle:
             handle.truncate(100)
     elif damage == "bad-json":
         (target / "lean.json").write_text("{not json")
@@ -181,17 +199,17 @@ def test_manifest_records_the_lean_encoder(bert_index):
     manifest = read_manifest(root / "idx")
     record = manifest.query_encoder
     assert report.query_encoder_notice is None
-    assert record["kind"] == "onnx" and record["fingerprint"] == manifest.model.fingerprint
+    assert record["kind"] == "bert" and record["fingerprint"] == manifest.model.fingerprint
     assert record["path"] == f"lean/{manifest.model.fingerprint}" and (root / "idx" / record["path"] / "lean.json").is_file()
     assert record["min_cosine"] >= 0.999 and record["checked_texts"] > 0
     assert manifest.precision in ("fp32", "bf16")
     encoder, note = choose_encoder(root / "idx", manifest)
-    assert note is None and type(encoder).__name__ == "OnnxEncoder"
+    assert note is None and type(encoder).__name__ == "BertEncoder"  # a BertModel runs in numpy
 
 
 def test_lean_encoder_is_exported_once_per_model(bert_index, tiny_bert_dir):
     root, _ = bert_index
-    onnx = root / "idx" / read_manifest(root / "idx").query_encoder["path"] / "model.onnx"
+    onnx = root / "idx" / read_manifest(root / "idx").query_encoder["path"] / "bert.npy"
     before = onnx.stat().st_mtime_ns
     (root / "docs" / "space" / "new.txt").write_text("Comets\n\nA comet passed the sun and grew a tail.")
     build_index([root / "docs"], root / "idx", IndexOptions(model=str(tiny_bert_dir)))
@@ -273,11 +291,11 @@ def test_plain_question_skips_typer_and_rich(bert_index):
 def test_missing_lean_files_fall_back_with_a_note(bert_index):
     root, _ = bert_index
     lean_dir = root / "idx" / read_manifest(root / "idx").query_encoder["path"]
-    (lean_dir / "model.onnx.data").unlink()
+    (lean_dir / "bert.npy").unlink()
     answer, heavy, stderr = run_ask(root / "idx")
     assert heavy == sorted(HEAVY) and len(answer["hits"]) == 3
     notes = [line for line in stderr.splitlines() if "lean query encoder" in line]
-    assert len(notes) == 1 and "model.onnx.data is missing" in notes[0]
+    assert len(notes) == 1 and "bert.npy is missing" in notes[0]
 
 
 def test_index_without_lean_record_falls_back_with_a_note(bert_index):
