@@ -4,11 +4,13 @@
 
 1. Cold `semsearch ask`: a fresh process per question (page cache warm: one untimed run first), on an
    index of >= 10,000 passages (copies of the SQuAD v1.1 dev paragraphs; each distinct text is encoded
-   once). Lean path (the index's ONNX query encoder) against the sentence-transformers path
+   once). Lean path (the index's query encoder: all-MiniLM-L6-v2 is a BertModel, so numpy BERT), the
+   same index with an ONNX lean encoder instead, and the sentence-transformers path
    (SEMSEARCH_QUERY_ENCODER=full), interleaved; p50 wall and CPU seconds and their ratios. Bytecode
    caching is on for these runs, as for an installed package. Also: which heavy modules the lean run
    imported, and the import time of the largest top-level packages (python -X importtime).
-2. Agreement of the lean encoder with SentenceTransformer (cosine, top-10 overlap), fp32 and int8.
+2. Agreement of the lean encoders with SentenceTransformer (cosine, top-10 overlap): numpy BERT,
+   ONNX fp32 and ONNX int8.
 3. Passages/s at exactly 128 and 256 tokens: default fp32 ``SentenceTransformer.encode`` against
    bf16 weights (what `semsearch index --precision bf16` does), bf16 autocast, onnxruntime fp32/int8;
    each with its cosine to fp32, plus the top-10 overlap of bf16 passages against fp32 ones.
@@ -35,7 +37,7 @@ import numpy as np  # noqa: E402
 SQUAD = Path(os.environ.get("SEMSEARCH_SQUAD", "/work/shared/datasets/squad_v1.1/dev-v1.1.json"))
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 QUESTION = "Which NFL team represented the AFC at Super Bowl 50?"
-HEAVY = ("torch", "transformers", "sentence_transformers")
+HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "faiss", "typer", "rich")
 GOAL_S, GOAL_RATIO, GOAL_SPEEDUP, KEEP_INT8 = 0.5, 10.0, 3.0, 0.98
 
 
@@ -70,7 +72,7 @@ def build_index(directory: Path, paragraphs, target: int) -> dict:
 
 def ask_command(index_dir: Path) -> list[str]:
     script = Path(sys.executable).parent / "semsearch"
-    head = [str(script)] if script.is_file() else [sys.executable, "-m", "index.cli"]
+    head = [str(script)] if script.is_file() else [sys.executable, "-m", "index.quick"]
     return [*head, "ask", QUESTION, "--index", str(index_dir), "-k", "5", "--json"]
 
 
@@ -91,14 +93,31 @@ def timed_run(command: list[str], env: dict) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def cold_ask(index_dir: Path, runs: int) -> dict:
-    command = ask_command(index_dir)
-    variants = {"lean": child_env(), "sentence-transformers": child_env(SEMSEARCH_QUERY_ENCODER="full")}
+def onnx_twin(index_dir: Path, onnx_dir: Path, target: Path) -> Path:
+    """A copy of the index (hard links) whose manifest names an ONNX lean encoder instead of its own."""
+    from dataclasses import replace
+
+    from index.manifest import read_manifest, write_manifest
+
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(index_dir, target, copy_function=os.link, ignore=shutil.ignore_patterns("lean"))
+    shutil.copytree(onnx_dir, target / "lean-onnx", copy_function=os.link)
+    manifest = read_manifest(target)
+    write_manifest(target, replace(manifest, query_encoder={**manifest.query_encoder, "kind": "onnx", "path": "lean-onnx"}))
+    return target
+
+
+def cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> dict:
+    variants = {
+        "lean (numpy BERT)": (ask_command(index_dir), child_env()),
+        "lean (onnxruntime)": (ask_command(onnx_index), child_env()),
+        "sentence-transformers": (ask_command(index_dir), child_env(SEMSEARCH_QUERY_ENCODER="full")),
+    }
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for env in variants.values():
+    for command, env in variants.values():
         timed_run(command, env)  # warm the page cache and the bytecode cache
     for _ in range(runs):
-        for name, env in variants.items():  # interleaved, so both see the same machine load
+        for name, (command, env) in variants.items():  # interleaved, so all see the same machine load
             samples[name].append(timed_run(command, env))
     return {
         name: {"wall_p50": statistics.median(w for w, _ in rows), "cpu_p50": statistics.median(c for _, c in rows),
@@ -108,7 +127,7 @@ def cold_ask(index_dir: Path, runs: int) -> dict:
 
 
 RUNNER = (
-    "import runpy, sys\nsys.argv = ['semsearch', *sys.argv[1:]]\ntry:\n    runpy.run_module('index.cli', "
+    "import runpy, sys\nsys.argv = ['semsearch', *sys.argv[1:]]\ntry:\n    runpy.run_module('index.quick', "
     "run_name='__main__')\nexcept SystemExit:\n    pass\nprint('HEAVY', [m for m in %r if m in sys.modules], "
     "file=sys.stderr)\n" % (HEAVY,)
 )
@@ -125,7 +144,7 @@ def heavy_imports(index_dir: Path) -> list[str]:
 def import_profile(index_dir: Path, top: int = 9) -> list[tuple[str, float]]:
     """Cumulative import seconds of the top-level packages a lean `ask` imports (python -X importtime)."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "index.cli", *ask_command(index_dir)[-7:]],
+        [sys.executable, "-X", "importtime", "-m", "index.quick", *ask_command(index_dir)[-7:]],
         env=child_env(), capture_output=True, text=True,
     )
     totals: dict[str, float] = {}
@@ -297,46 +316,69 @@ def main() -> None:
     built = build_index(index_dir, paragraphs, args.target)
     print(f"machine: {machine()}")
     how = "reused" if built["reused"] else f"built in {built['seconds']:.0f} s"
-    print(f"index: {index_dir}, {built['passages']} passages ({how})")
-    report_cold_ask(index_dir, args.runs)
-    report_agreement_and_speed(index_dir, args.workdir, paragraphs, questions, args.passages)
+    print(f"index: {index_dir}, {built['passages']} passages ({how}); lean query encoder: {lean_kind(index_dir)}")
+    encoder, lean_dirs = lean_variants(index_dir, args.workdir)
+    report_cold_ask(index_dir, onnx_twin(index_dir, lean_dirs["onnx fp32"], args.workdir / "index-onnx"), args.runs)
+    report_agreement_and_speed(encoder, lean_dirs, paragraphs, questions, args.passages)
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
-def report_cold_ask(index_dir: Path, runs: int) -> None:
-    cold = cold_ask(index_dir, runs)
-    lean, full = cold["lean"], cold["sentence-transformers"]
+def lean_kind(index_dir: Path) -> str:
+    from index.manifest import read_manifest
+
+    record = read_manifest(index_dir).query_encoder or {}
+    return f"{record.get('kind')} (min cosine to sentence-transformers at index time {record.get('min_cosine')})"
+
+
+def lean_variants(index_dir: Path, workdir: Path):
+    """The full encoder, and the lean folders compared: the index's own, ONNX fp32 and ONNX int8."""
+    from embed.encoders import load_encoder
+    from embed.export import export_lean
+    from index.manifest import read_manifest
+
+    encoder = load_encoder(MODEL)
+    onnx_dir = workdir / "lean-onnx"
+    if not (onnx_dir / "lean.json").is_file():
+        export_lean(encoder, onnx_dir, kind="onnx")
+    return encoder, {
+        "numpy BERT": index_dir / read_manifest(index_dir).query_encoder["path"],
+        "onnx fp32": onnx_dir,
+        "onnx int8": int8_copy(onnx_dir, workdir / "lean-int8"),
+    }
+
+
+def report_cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> None:
+    cold = cold_ask(index_dir, onnx_index, runs)
+    lean, full = cold["lean (numpy BERT)"], cold["sentence-transformers"]
     print(f"\n== cold `semsearch ask` ({runs} interleaved runs each, p50) ==")
     for name, row in cold.items():
-        print(f"  {name:22s} wall {row['wall_p50']:.3f} s (min {row['wall_min']:.3f})   cpu {row['cpu_p50']:.3f} s")
-    print(f"  ratio sentence-transformers / lean: wall {full['wall_p50'] / lean['wall_p50']:.1f}x, "
-          f"cpu {full['cpu_p50'] / lean['cpu_p50']:.1f}x  (goals: lean p50 <= {GOAL_S} s, >= {GOAL_RATIO:.0f}x)")
-    print(f"  heavy modules imported by the lean `ask`: {heavy_imports(index_dir) or 'none'}")
+        print(f"  {name:22s} wall {row['wall_p50']:.3f} s (min {row['wall_min']:.3f})   cpu {row['cpu_p50']:.3f} s"
+              f"   sentence-transformers / this: {full['wall_p50'] / row['wall_p50']:.1f}x")
+    print(f"  goals: lean p50 <= {GOAL_S} s ({'met' if lean['wall_p50'] <= GOAL_S else 'NOT met'}), "
+          f">= {GOAL_RATIO:.0f}x ({'met' if full['wall_p50'] / lean['wall_p50'] >= GOAL_RATIO else 'NOT met'})")
+    print(f"  of {', '.join(HEAVY)}, the lean `ask` imported: {heavy_imports(index_dir) or 'none'}")
     profile = ", ".join(f"{name} {seconds:.3f}" for name, seconds in import_profile(index_dir))
     print(f"  import seconds by top-level package (lean ask, one run): {profile}")
 
 
-def report_agreement_and_speed(index_dir, workdir, paragraphs, questions, count) -> None:
-    from embed.encoders import load_encoder
+def report_agreement_and_speed(encoder, lean_dirs, paragraphs, questions, count) -> None:
     from embed.lean import load_lean
-    from index.manifest import read_manifest
 
-    lean_dir = index_dir / read_manifest(index_dir).query_encoder["path"]
-    lean_dirs = {"fp32": lean_dir, "int8": int8_copy(lean_dir, workdir / "lean-int8")}
-    encoder = load_encoder(MODEL)
     sample_q, sample_p = questions[::35][:300], [text for _, text in paragraphs[::2][:600]]
     print(f"\n== agreement with SentenceTransformer fp32 ({len(sample_q)} questions, {len(sample_p)} passages) ==")
     for name, directory in lean_dirs.items():
         lean = load_lean(directory, threads=os.cpu_count())
         row = agreement(lean, encoder, sample_q, sample_p)
-        verdict = "" if name == "fp32" else f"  -> int8 {'qualifies' if row['top10'] >= KEEP_INT8 else 'not kept'} (needs top-10 >= {KEEP_INT8})"
-        print(f"  lean {name}: min cos {row['min_cos']:.5f}, mean cos {row['mean_cos']:.5f}, top-10 overlap "
+        verdict = f"  -> {'qualifies' if row['top10'] >= KEEP_INT8 else 'not kept'} (int8 needs top-10 >= {KEEP_INT8})" if "int8" in name else ""
+        print(f"  lean {name:10s}: min cos {row['min_cos']:.5f}, mean cos {row['mean_cos']:.5f}, top-10 overlap "
               f"{row['top10']:.3f}; load + 1 question {session_seconds(directory):.3f} s{verdict}")
-    overlap = bf16_ranking(encoder, load_lean(lean_dir, threads=os.cpu_count()), paragraphs[:1000], questions[::50][:200])
+    lean = load_lean(lean_dirs["numpy BERT"])
+    overlap = bf16_ranking(encoder, lean, paragraphs[:1000], questions[::50][:200])
     print(f"  bf16 passages vs fp32 passages (fp32 questions), 1000 passages: top-10 overlap {overlap:.3f}")
-    print(f"\n== passages/s, batch 32, {count} passages of exactly N tokens (best of 2) ==")
-    for tokens, name, rate, ratio, cos in throughput(encoder, lean_dirs, paragraphs, count):
-        print(f"  {tokens:3d} tok  {name:36s} {rate:7.1f}/s  {ratio:4.2f}x fp32   min cos to fp32 {cos:.5f}")
+    onnx_dirs = {name.removeprefix("onnx "): d for name, d in lean_dirs.items() if name.startswith("onnx")}
+    print(f"\n== passages/s, {count} passages of exactly N tokens (best of 2; batch 32 unless named) ==")
+    for tokens, name, rate, ratio, cos in throughput(encoder, onnx_dirs, paragraphs, count):
+        print(f"  {tokens:3d} tok  {name:40s} {rate:7.1f}/s  {ratio:4.2f}x fp32   min cos to fp32 {cos:.5f}")
 
 
 if __name__ == "__main__":
