@@ -101,7 +101,7 @@ def onnx_twin(index_dir: Path, onnx_dir: Path, target: Path) -> Path:
 
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(index_dir, target, copy_function=os.link, ignore=shutil.ignore_patterns("lean"))
-    shutil.copytree(onnx_dir, target / "lean-onnx", copy_function=os.link)
+    shutil.copytree(onnx_dir, target / "lean-onnx")  # copied: onnx.load refuses hard-linked weight files
     manifest = read_manifest(target)
     write_manifest(target, replace(manifest, query_encoder={**manifest.query_encoder, "kind": "onnx", "path": "lean-onnx"}))
     return target
