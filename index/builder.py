@@ -20,7 +20,7 @@ from index.errors import BadQuery, IndexCorrupt, IndexNotFound, ModelMismatch
 from index.layout import next_generation, remove_stale_generations, writer_lock
 from index.manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
 from index.query_encoder import lean_for_generation, prune_lean, record_query_encoder
-from index.store import Store, StoredDocument, connect
+from index.store import Store, connect
 from index.sync import sync_documents
 from index.ann import AnnSpec, PreviousAnn, check_index_options, update_ann
 from index.vectors import load_array, save_array, write_faiss
