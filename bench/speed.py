@@ -11,7 +11,7 @@
    imported, and the import time of the largest top-level packages (python -X importtime).
 2. Agreement of the lean encoders with SentenceTransformer (cosine, top-10 overlap): numpy BERT,
    ONNX fp32 and ONNX int8.
-3. Passages/s at exactly 128 and 256 tokens: default fp32 ``SentenceTransformer.encode`` against
+3. Passages/s at exactly 128 and 256 tokens (bench/encode_speed.py): default fp32 ``SentenceTransformer.encode`` against
    bf16 weights (what `semsearch index --precision bf16` does), bf16 autocast, onnxruntime fp32/int8;
    each with its cosine to fp32, plus the top-10 overlap of bf16 passages against fp32 ones.
 """
@@ -33,6 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+
+from bench.encode_speed import bf16_ranking, throughput, topk_overlap  # noqa: E402
 
 SQUAD = Path(os.environ.get("SEMSEARCH_SQUAD", "/work/shared/datasets/squad_v1.1/dev-v1.1.json"))
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -159,12 +161,6 @@ def import_profile(index_dir: Path, top: int = 9) -> list[tuple[str, float]]:
 # --- 2. agreement ------------------------------------------------------------------------------------
 
 
-def topk_overlap(q_a, d_a, q_b, d_b, k: int = 10) -> float:
-    top_a = np.argsort(-(q_a @ d_a.T), axis=1)[:, :k]
-    top_b = np.argsort(-(q_b @ d_b.T), axis=1)[:, :k]
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_a, top_b)]))
-
-
 def agreement(encoder_a, encoder_b, questions, passages) -> dict:
     qa, qb = encoder_a.encode_queries(questions), encoder_b.encode_queries(questions)
     da, db = encoder_a.encode_documents(passages), encoder_b.encode_documents(passages)
@@ -200,95 +196,6 @@ def session_seconds(lean_dir: Path, repeats: int = 5) -> float:
         load_lean(lean_dir).encode_queries([QUESTION])
         times.append(time.perf_counter() - started)
     return statistics.median(times)
-
-
-# --- 3. passage encoding throughput ---------------------------------------------------------------------
-
-
-def exact_token_texts(tokenizer, paragraphs, tokens: int, count: int) -> list[str]:
-    """``count`` texts of exactly ``tokens`` tokens with [CLS]/[SEP] (paragraph pairs, cut at a token end)."""
-    texts = []
-    for (_, first), (_, second) in zip(paragraphs, paragraphs[1:]):
-        text = f"{first} {second}"
-        offsets = tokenizer.encode(text, add_special_tokens=False).offsets
-        if len(offsets) >= tokens - 2:
-            texts.append(text[: offsets[tokens - 3][1]])
-        if len(texts) == count:
-            break
-    return texts
-
-
-def unit(rows) -> np.ndarray:
-    rows = np.asarray(rows, dtype=np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
-
-
-def passages_per_second(encode, texts: list[str], repeats: int = 2) -> tuple[float, np.ndarray]:
-    """Best of ``repeats`` timed passes (after one warm-up batch): other load on the machine only slows."""
-    encode(texts[:32])
-    best, vectors = 0.0, None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        vectors = encode(texts)
-        best = max(best, len(texts) / (time.perf_counter() - started))
-    return best, unit(vectors)
-
-
-def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
-    import torch
-
-    from embed.export import precision_context
-    from embed.lean import load_lean
-
-    model = encoder.model
-
-    def bf16(texts):
-        with precision_context(encoder, "bf16"):
-            return encoder.encode_documents(texts)
-
-    def autocast(texts):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return encoder.encode_documents(texts)
-
-    variants = {
-        "fp32 SentenceTransformer.encode": lambda t: model.encode(t, batch_size=32),
-        "bf16 weights (--precision bf16)": bf16,
-        "bf16 torch.autocast (not used)": autocast,
-    }
-    for name, directory in lean_dirs.items():
-        lean = load_lean(directory, threads=os.cpu_count())
-        variants[f"onnxruntime {name}"] = lambda t, lean=lean: lean.encode_documents(t)
-    return variants
-
-
-def throughput(encoder, lean_dirs, paragraphs, count: int) -> list[tuple[int, str, float, float, float]]:
-    """(tokens, variant, passages/s, ratio to fp32, min cosine to fp32) rows."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(lean_dirs["fp32"] / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    variants = encoders_to_compare(encoder, lean_dirs)
-    rows = []
-    for tokens in (128, 256):
-        texts = exact_token_texts(tokenizer, paragraphs, tokens, count)
-        base_rate, base = passages_per_second(variants["fp32 SentenceTransformer.encode"], texts)
-        for name, encode in variants.items():
-            rate, vectors = (base_rate, base) if name.startswith("fp32 ") else passages_per_second(encode, texts)
-            rows.append((tokens, name, rate, rate / base_rate, float(np.min(np.sum(vectors * base, axis=1)))))
-    return rows
-
-
-def bf16_ranking(encoder, lean, paragraphs, questions) -> float:
-    """Top-10 overlap when passages are bf16 and questions fp32 (as semsearch does) vs all fp32."""
-    from embed.export import precision_context
-
-    passages = [text for _, text in paragraphs]
-    queries = lean.encode_queries(questions)
-    full = encoder.encode_documents(passages)
-    with precision_context(encoder, "bf16"):
-        half = encoder.encode_documents(passages)
-    return topk_overlap(queries, full, queries, half)
 
 
 # --- report -------------------------------------------------------------------------------------------
