@@ -87,6 +87,9 @@ class IndexInfo:
     generation: str
     chunker: dict
     format_version: int
+    query_encoder: dict | None = None  # the lean encoder questions use (kind, agreement); None: sentence-transformers
+    vector_index: str | None = None  # the FAISS index description ("IDMap2,Flat", "IVF2048,SQ8", ...)
+    vector_index_exact: bool | None = None  # exact search (flat, float32), or approximate / compact codes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +108,8 @@ def describe_index(directory: str | Path | None = None) -> IndexInfo:
             m.counts.documents, m.counts.passages, m.counts.vectors, m.counts.vectors > 0,
             lexical == m.counts.passages and m.counts.passages > 0, size, m.created, m.updated,
             str(m.generation), dict(m.chunker), m.format_version,
+            dict(m.query_encoder) if m.query_encoder else None, (m.faiss or {}).get("description"),
+            (m.faiss or {}).get("exact"),
         )
     finally:
         reader.close()

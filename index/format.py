@@ -26,6 +26,25 @@ def format_size(size: int) -> str:
     return f"{size} B"
 
 
+LEAN_KINDS = {"bert": "numpy BERT", "onnx": "ONNX (onnxruntime)", "static": "numpy static embeddings"}
+
+
+def vector_index_text(details) -> str:
+    if not details.vectors_present:
+        return "none"
+    exact = details.vector_index_exact is not False
+    return f"{details.vector_index or 'IDMap2,Flat'} ({'exact' if exact else 'approximate / compact codes, re-scored exactly'})"
+
+
+def question_path_text(details) -> str:
+    """How `ask` encodes a question: the lean encoder the index recorded, or sentence-transformers."""
+    record = details.query_encoder
+    if not record:
+        return "sentence-transformers (no lean encoder recorded; `semsearch index` makes one)"
+    kind = LEAN_KINDS.get(record.get("kind"), str(record.get("kind")))
+    return f"{kind}, no torch (cosine to sentence-transformers {record.get('min_cosine')})"
+
+
 def format_info(details) -> str:
     rows = [
         ("index", details.directory),
@@ -35,6 +54,8 @@ def format_info(details) -> str:
         ("documents", details.documents),
         ("passages", details.passages),
         ("vectors", f"{details.vectors} ({'present' if details.vectors_present else 'none yet'})"),
+        ("vector index", vector_index_text(details)),
+        ("questions", question_path_text(details)),
         ("lexical", "BM25 (SQLite FTS5)" if details.lexical_present else "absent"),
         ("size on disk", format_size(details.size_bytes)),
         ("created", details.created),

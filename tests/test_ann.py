@@ -189,6 +189,11 @@ def test_generations_through_the_builder(tmp_path, tiny_bert_dir, index_type):
     index_documents(docs, directory, options)
     first = json.loads((directory / "manifest.json").read_text())["faiss"]
     assert (first["type"], first["vectors"], first["exact"]) == (index_type, "sq8", False)
+    from index.api import describe_index
+    from index.format import vector_index_text
+
+    shown = vector_index_text(describe_index(directory))  # what `semsearch info` prints
+    assert shown.startswith(first["description"]) and "approximate" in shown
     later = [article(i) for i in range(5, 40)] + [article(40), article(41)]
     later[0] = article(5, "changed text")
     report = index_documents(later, directory, IndexOptions(min_tokens=4))  # the index keeps its kind

@@ -72,8 +72,10 @@ def test_info(indexed, tiny_bert_dir):
     payload = json.loads(invoke("info", "--json").stdout)
     assert payload["model"] == str(tiny_bert_dir.resolve())
     assert payload["documents"] == 4 and payload["vectors_present"] and payload["lexical_present"]
+    assert payload["query_encoder"]["kind"] == "bert" and payload["vector_index"] == "IDMap2,Flat"
     text = invoke("info").stdout
     assert "passages" in text and "size on disk" in text
+    assert "IDMap2,Flat (exact)" in text and "numpy BERT, no torch" in text
 
 
 @pytest.mark.parametrize(
