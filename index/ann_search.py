@@ -34,17 +34,12 @@ class DenseIndex:
     def stored(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(vectors, pks, order): order sorts pks (None when they are sorted already, as the builder writes)."""
         vectors, pks = self._load()
-        order = None if np.all(pks[1:] > pks[:-1]) else np.argsort(pks, kind="stable")
-        return vectors, pks, order
+        return vectors, pks, pk_order(pks)
 
     def rows_of(self, pks: np.ndarray) -> np.ndarray:
         """Row in vectors.npy of each pk, -1 where there is none."""
         _, stored, order = self.stored
-        sorted_pks = stored if order is None else stored[order]
-        at = np.searchsorted(sorted_pks, pks).clip(0, max(len(sorted_pks) - 1, 0))
-        found = (sorted_pks[at] == pks) if len(sorted_pks) else np.zeros(len(pks), dtype=bool)
-        rows = at if order is None else order[at]
-        return np.where(found, rows, -1)
+        return rows_of_pks(stored, order, pks)
 
     def close(self) -> None:
         """Close the stored vectors' file if they were opened (NpyRows)."""
@@ -106,6 +101,21 @@ class DenseIndex:
         return np.take_along_axis(scores, order, 1), np.take_along_axis(pks, order, 1)
 
 
+def pk_order(pks: np.ndarray) -> np.ndarray | None:
+    """The order that sorts ``pks``; None when they are sorted already (as the builder writes them)."""
+    return None if np.all(pks[1:] > pks[:-1]) else np.argsort(pks, kind="stable")
+
+
+def rows_of_pks(stored: np.ndarray, order: np.ndarray | None, pks: np.ndarray) -> np.ndarray:
+    """Row of each pk in ``stored`` (sorted by ``order``, or already sorted when it is None), -1 if absent."""
+    pks = np.asarray(pks, dtype=np.int64)
+    sorted_pks = stored if order is None else stored[order]
+    at = np.searchsorted(sorted_pks, pks).clip(0, max(len(sorted_pks) - 1, 0))
+    found = (sorted_pks[at] == pks) if len(sorted_pks) else np.zeros(len(pks), dtype=bool)
+    rows = at if order is None else order[at]
+    return np.where(found, rows, -1)
+
+
 def pad(scores: np.ndarray, pks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if scores.shape[1] >= k:
         return scores, pks
@@ -137,13 +147,15 @@ def recall_at_k(index, vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray
     queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     exact_scores, expected = exact_topk_batch(vectors, ids, queries, k, with_scores=True)
     _, found = index.search(queries, k)
-    row_of = {int(pk): row for row, pk in enumerate(np.asarray(ids))}
+    ids = np.asarray(ids, dtype=np.int64)
+    order = pk_order(ids)
     hits = []
     for query, scores, wanted, got in zip(queries, exact_scores, expected, found):
         valid = wanted >= 0
         if not valid.any():
             continue
-        rows = [row_of[int(pk)] for pk in dict.fromkeys(got[got >= 0].tolist()) if int(pk) in row_of]
-        found_scores = np.asarray(vectors[np.sort(rows)] if rows else np.empty((0, len(query))), np.float32) @ query
+        rows = rows_of_pks(ids, order, np.unique(got[got >= 0]))
+        rows = np.sort(rows[rows >= 0])
+        found_scores = np.asarray(vectors[rows] if len(rows) else np.empty((0, len(query))), np.float32) @ query
         hits.append(min(int((found_scores >= scores[valid].min() - tie).sum()), int(valid.sum())) / int(valid.sum()))
     return float(np.mean(hits)) if hits else 1.0
