@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from index.store import lexical_terms
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -22,14 +27,13 @@ def best_sentence_lexical(question: str, text: str) -> tuple[int, int]:
     return max(spans, key=overlap)
 
 
-def best_sentences_dense(question: str, texts: dict[str, str], encoder) -> dict[str, tuple[int, int]]:
-    """Per hit id, the sentence whose embedding is closest to the question's (one encoding batch)."""
+def best_sentences_dense(query: np.ndarray, texts: dict[str, str], encoder) -> dict[str, tuple[int, int]]:
+    """Per hit id, the sentence whose embedding is closest to the question's vector ``query`` (one batch)."""
     spans = {key: sentence_spans(text) for key, text in texts.items()}
     several = [(key, span) for key, found in spans.items() if len(found) > 1 for span in found]
     best = {key: found[0] for key, found in spans.items()}
     if not several:
         return best
-    query = encoder.encode_queries([question])[0]
     vectors = encoder.encode_documents([texts[key][a:b] for key, (a, b) in several])
     scores: dict[str, float] = {}
     for (key, span), score in zip(several, vectors @ query):

@@ -101,5 +101,6 @@ def pick_highlights(result, searcher) -> dict[str, tuple[int, int]]:
     from index.highlight import best_sentences_dense, best_sentence_lexical
 
     if result.mode in ("dense", "hybrid"):
-        return best_sentences_dense(result.query, {h.id: h.text for h in result.hits}, searcher.encoder)
+        query = searcher.query_vector(result.query)  # the vector the search used, not encoded again
+        return best_sentences_dense(query, {h.id: h.text for h in result.hits}, searcher.encoder)
     return {h.id: best_sentence_lexical(result.query, h.text) for h in result.hits}

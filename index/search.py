@@ -62,6 +62,7 @@ class Searcher:
         self.fusion = fusion or DEFAULT_FUSION
         self._encoder = None
         self._load = encoder_loader
+        self._last_query: tuple[str, np.ndarray] | None = None
 
     @classmethod
     def open(cls, directory: str | Path, fusion: str | None = None) -> Searcher:
@@ -94,6 +95,12 @@ class Searcher:
             self._encoder, self.encoder_note = choose_encoder(self.reader.directory, self.reader.manifest)
         return self._encoder
 
+    def query_vector(self, question: str) -> np.ndarray:
+        """The question's embedding; the last one is kept (terminal highlighting asks for it again)."""
+        if self._last_query is None or self._last_query[0] != question:
+            self._last_query = (question, self.encoder.encode_queries([question])[0])
+        return self._last_query[1]
+
     def ask(self, question: str, k: int = 5, mode: str = "auto") -> SearchResult:
         question = question.strip()
         if not question:
@@ -102,7 +109,7 @@ class Searcher:
         chosen, notices = self.resolve_mode(mode)
         if chosen in ("dense", "hybrid"):
             try:
-                vector = self.encoder.encode_queries([question])[0]
+                vector = self.query_vector(question)
             except ModelUnavailable as exc:
                 if mode != "auto":
                     raise

@@ -131,6 +131,7 @@ def test_dense_highlights_pick_the_closest_sentence_of_each_hit():
     from index.highlight import best_sentences_dense
 
     texts = {"a": "A book fell. The river rose after the rain.", "b": "Only one sentence about a fox."}
-    spans = best_sentences_dense("where is the river?", texts, KeywordEncoder())
+    encoder = KeywordEncoder()
+    spans = best_sentences_dense(encoder.encode_queries(["where is the river?"])[0], texts, encoder)
     a, b = spans["a"]
     assert texts["a"][a:b].startswith("The river rose") and spans["b"] == (0, len(texts["b"]))
