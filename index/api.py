@@ -35,12 +35,22 @@ def index_paths(
     rebuild: bool = False,
     wait: bool = False,
     batch_size: int = 32,
+    precision: str = "auto",
+    index_type: str = "auto",
+    vectors: str = "auto",
     progress: PhaseProgress | None = None,
 ) -> IndexReport:
-    """Index files and folders into ``directory`` (default: $SEMSEARCH_INDEX or ./.semsearch)."""
+    """Index files and folders into ``directory`` (default: $SEMSEARCH_INDEX or ./.semsearch).
+
+    ``precision`` (auto | fp32 | bf16), ``index_type`` (auto | flat | hnsw | ivf) and ``vectors``
+    (auto | fp32 | fp16 | sq8): see IndexOptions in index/builder.py.
+    """
     from index.builder import IndexOptions, build_index
 
-    options = IndexOptions(model=model, rebuild=rebuild, wait=wait, batch_size=batch_size)
+    options = IndexOptions(
+        model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, precision=precision,
+        index_type=index_type, vectors=vectors,
+    )
     return build_index(paths, resolve_dir(directory), options, progress)
 
 

@@ -81,16 +81,14 @@ def index_cmd(
     as_json: bool = JsonFlag,
 ) -> None:
     """Index (or update) the passages of PATHS; only changed passages are re-embedded."""
-    from index.api import resolve_dir
-    from index.builder import IndexOptions, build_index
+    from index.api import index_paths
     from index.progress import phase_progress
 
     with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
-        options = IndexOptions(
-            model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, index_type=index_type, vectors=vectors,
-            precision=precision,
+        report = index_paths(
+            paths, index_dir, model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, precision=precision,
+            index_type=index_type, vectors=vectors, progress=progress,
         )
-        report = build_index(paths, resolve_dir(index_dir), options, progress)
     for skipped in report.skipped:
         err.print(f"[yellow]warning:[/] skipped {escape(skipped.path)}: {escape(skipped.reason)}")
     if report.model_notice:
