@@ -52,11 +52,12 @@ def load_dataset(path: str | Path, split: str = "test") -> BenchDataset:
         return _load_beir(path, split)
     if path.is_file() and path.suffix.lower() == ".json":
         return _load_squad(path)
-    if not path.exists():
-        raise DatasetError(str(path), None, "no such file or directory")
-    raise DatasetError(
-        str(path), None, "not a benchmark: expected a BEIR directory or a SQuAD v1.1 .json file"
-    )
+    raise unknown_source(path, "not a benchmark: expected a BEIR directory or a SQuAD v1.1 .json file")
+
+
+def unknown_source(path: Path, expected: str) -> DatasetError:
+    """The error for a path no loader takes: it is missing, or it is not what ``expected`` says."""
+    return DatasetError(str(path), None, expected if path.exists() else "no such file or directory")
 
 
 def limit_queries(ds: BenchDataset, n: int) -> BenchDataset:

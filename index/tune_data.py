@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embed.records import Document
 from embed.tune import TrainingPair
-from index.datasets import DatasetError, load_dataset
+from index.datasets import DatasetError, load_dataset, unknown_source
 
 TRAIN_SPLIT = "train"
 BENCH_SPLIT = "test"  # the split `semsearch bench` evaluates on (BenchOptions.split)
@@ -68,10 +68,8 @@ def load_source(path: Path, split: str | None) -> SourcePairs:
         return jsonl_pairs(path)
     if path.is_file() and path.suffix.lower() == ".json":
         return squad_pairs(path)
-    if not path.exists():
-        raise DatasetError(str(path), None, "no such file or directory")
-    raise DatasetError(
-        str(path), None, "not training data: expected a BEIR directory, a SQuAD v1.1 .json file or a .jsonl "
+    raise unknown_source(
+        path, "not training data: expected a BEIR directory, a SQuAD v1.1 .json file or a .jsonl "
         "file of {\"query\": ..., \"passage\": ...} lines",
     )
 
