@@ -169,15 +169,19 @@ def _parse_qrels_row(fields: list[str], file: Path, line: int) -> tuple[str, str
 def _read_jsonl(file: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with file.open(encoding="utf-8-sig") as handle:
         for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(str(file), line, f"malformed JSON: {exc.msg}") from exc
-            if not isinstance(record, dict):
-                raise DatasetError(str(file), line, "expected a JSON object")
-            yield line, record
+            if raw.strip():
+                yield line, json_object(raw, file, line)
+
+
+def json_object(raw: str, file: Path, line: int, expected: str = "expected a JSON object") -> dict[str, Any]:
+    """One JSON-lines record, which must be an object; DatasetError naming the file and line otherwise."""
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(str(file), line, f"malformed JSON: {exc.msg}") from exc
+    if not isinstance(record, dict):
+        raise DatasetError(str(file), line, expected)
+    return record
 
 
 def _required_str(record: dict[str, Any], key: str, file: Path, line: int | None) -> str:

@@ -11,14 +11,13 @@ Passages of BEIR and SQuAD documents are ``title + "\\n\\n" + text``, the text `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from embed.records import Document
 from embed.tune import TrainingPair
-from index.datasets import DatasetError, load_dataset, unknown_source
+from index.datasets import DatasetError, json_object, load_dataset, unknown_source
 
 TRAIN_SPLIT = "train"
 BENCH_SPLIT = "test"  # the split `semsearch bench` evaluates on (BenchOptions.split)
@@ -117,12 +116,7 @@ def jsonl_pairs(file: Path) -> SourcePairs:
 
 
 def _jsonl_pair(raw: str, file: Path, line: int) -> TrainingPair:
-    try:
-        record = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(str(file), line, f"malformed JSON: {exc.msg}") from exc
-    if not isinstance(record, dict):
-        raise DatasetError(str(file), line, 'expected a JSON object {"query": ..., "passage": ...}')
+    record = json_object(raw, file, line, 'expected a JSON object {"query": ..., "passage": ...}')
     texts = []
     for key in ("query", "passage"):
         value = record.get(key)
