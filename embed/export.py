@@ -225,11 +225,17 @@ def cpu_supports_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
-def resolve_precision(requested: str | None, device: str = "cpu") -> str:
-    """"fp32" or "bf16": ``auto`` (the default) means bf16 on a CPU with bf16 instructions, else fp32."""
+def check_precision(requested: str | None) -> str:
+    """The requested precision, lower-cased ("auto" for None); ValueError when it is not one of PRECISIONS."""
     requested = (requested or "auto").lower()
     if requested not in PRECISIONS:
         raise ValueError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+    return requested
+
+
+def resolve_precision(requested: str | None, device: str = "cpu") -> str:
+    """"fp32" or "bf16": ``auto`` (the default) means bf16 on a CPU with bf16 instructions, else fp32."""
+    requested = check_precision(requested)
     if requested != "auto":
         return requested
     return "bf16" if str(device).startswith("cpu") and cpu_supports_bf16() else "fp32"

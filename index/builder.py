@@ -39,6 +39,27 @@ def checkpoint(name: str) -> None:
         time.sleep(60)
 
 
+def check_precision(requested: str) -> None:
+    """BadQuery for an unknown precision (without resolving "auto", which reads the CPU flags)."""
+    from embed.export import check_precision as check
+
+    try:
+        check(requested)
+    except ValueError as exc:
+        raise BadQuery(str(exc)) from None
+
+
+def choose_precision(encoder, requested: str) -> str | None:
+    """"fp32" | "bf16" for encoding passages (None without a model); BadQuery for an unknown value."""
+    from embed.export import resolve_precision
+
+    try:
+        precision = resolve_precision(requested, str(getattr(getattr(encoder, "model", None), "device", "cpu")))
+    except ValueError as exc:
+        raise BadQuery(str(exc)) from None
+    return precision if encoder is not None else None
+
+
 @dataclass(frozen=True)
 class IndexOptions:
     model: str | None = None  # None: the index's own model, else SEMSEARCH_MODEL, else the default
@@ -51,8 +72,9 @@ class IndexOptions:
     index_type: str = "auto"  # auto | flat | hnsw | ivf (index/ann.py)
     vectors: str = "auto"  # auto | fp32 | fp16 | sq8: the codes the FAISS index keeps
 
-    def __post_init__(self) -> None:
-        check_index_options(self.index_type, self.vectors)  # UnknownIndexOption before any work
+    def __post_init__(self) -> None:  # bad values fail here, before any work
+        check_index_options(self.index_type, self.vectors)  # UnknownIndexOption
+        check_precision(self.precision)  # BadQuery
 
 
 @dataclass(frozen=True)
@@ -163,7 +185,6 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
     """The shared writer: lock, pick the model, write a whole new generation, swap the manifest."""
     started = time.perf_counter()
     directory = Path(directory)
-    choose_precision(None, options.precision)  # BadQuery for an unknown value, before any work
     with writer_lock(directory, wait=options.wait):
         old = read_previous(directory, options.rebuild)
         model = choose_model(old, options, directory)
@@ -198,17 +219,6 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
         model_notice=notice, seconds=round(time.perf_counter() - started, 3),
         query_encoder_notice=lean.note if encoder is not None else None,
     )
-
-
-def choose_precision(encoder, requested: str) -> str | None:
-    """"fp32" | "bf16" for encoding passages (None without a model); BadQuery for an unknown value."""
-    from embed.export import resolve_precision
-
-    try:
-        precision = resolve_precision(requested, str(getattr(getattr(encoder, "model", None), "device", "cpu")))
-    except ValueError as exc:
-        raise BadQuery(str(exc)) from None
-    return precision if encoder is not None else None
 
 
 def check_same_model(directory: Path, recorded: ModelInfo, encoder) -> None:
