@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-SCIFACT = Path(os.environ.get("SEMSEARCH_SCIFACT", "/work/shared/datasets/beir_scifact"))
+from bench.shared import SCIFACT
+
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
 MIN_CHARS = 40

@@ -1,17 +1,26 @@
 """Section 3 of bench/speed.py: passages/s of the ways to encode passages, and their agreement with fp32.
 
 Texts of exactly 128 / 256 tokens (SQuAD paragraph pairs cut at a token end), encoded by the default fp32
-``SentenceTransformer.encode`` (the baseline), bf16 weights (what `semsearch index --precision bf16`
-does), bf16 autocast and onnxruntime fp32 / int8; best of two timed passes after a warm-up batch.
+``SentenceTransformer.encode`` (the baseline), by semsearch in bf16 (what `semsearch index` does on a CPU
+with bf16 instructions: bf16 weights, one batch per core, embed/parallel.py), by the same one batch at a
+time, by semsearch in fp32, and for reference bf16 autocast and onnxruntime fp32 / int8. Timed passes
+are interleaved round by round; best and median per variant are reported.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+BASELINE = "fp32 SentenceTransformer.encode"
+SEMSEARCH = "bf16 semsearch (--precision bf16)"
+CORE = (BASELINE, SEMSEARCH, "bf16, one batch at a time", "fp32, a batch per core")
+ROUNDS, EXTRA_ROUNDS = 5, 2
 
 
 def topk_overlap(q_a, d_a, q_b, d_b, k: int = 10) -> float:
@@ -38,36 +47,48 @@ def unit(rows) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def passages_per_second(encode, texts: list[str], repeats: int = 2) -> tuple[float, np.ndarray]:
-    """Best of ``repeats`` timed passes (after one warm-up batch): other load on the machine only slows."""
-    encode(texts[:32])
-    best, vectors = 0.0, None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        vectors = encode(texts)
-        best = max(best, len(texts) / (time.perf_counter() - started))
-    return best, unit(vectors)
+@dataclass(frozen=True)
+class Rate:
+    """One variant at one length: passages/s per timed pass, and its rows from the last pass."""
+
+    tokens: int
+    name: str
+    rates: tuple[float, ...]
+    vectors: np.ndarray
+
+    @property
+    def best(self) -> float:
+        return max(self.rates)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
 
 
 def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
+    """name -> encode(texts); the first is the baseline, the CORE ones are timed in every round."""
     import torch
 
+    from embed.encoders import SentenceTransformerEncoder
     from embed.export import precision_context
     from embed.lean import load_lean
 
     model = encoder.model
+    one_at_a_time = SentenceTransformerEncoder(model, encoder.model_id, workers=1)
 
-    def bf16(texts):
+    def bf16(texts, encoder=encoder):
         with precision_context(encoder, "bf16"):
             return encoder.encode_documents(texts)
 
-    def autocast(texts):
+    def autocast(texts):  # autocast is per thread: one batch at a time, in this thread
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return encoder.encode_documents(texts)
+            return one_at_a_time.encode_documents(texts)
 
     variants = {
-        "fp32 SentenceTransformer.encode": lambda t: model.encode(t, batch_size=32),
-        "bf16 weights (--precision bf16)": bf16,
+        BASELINE: lambda t: model.encode(t, batch_size=32),
+        SEMSEARCH: bf16,
+        "bf16, one batch at a time": lambda t: bf16(t, one_at_a_time),
+        "fp32, a batch per core": encoder.encode_documents,
         "bf16 torch.autocast (not used)": autocast,
     }
     for name, directory in lean_dirs.items():
@@ -76,22 +97,31 @@ def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
     return variants
 
 
-def throughput(encoder, lean_dirs, paragraphs, count: int) -> list[tuple[int, str, float, float, float]]:
-    """(tokens, variant, passages/s, ratio to fp32, min cosine to fp32) rows."""
+def throughput(encoder, lean_dirs, paragraphs, count: int, rounds: int = ROUNDS) -> list[Rate]:
+    """Passages/s of every variant at 128 and 256 tokens, timed in interleaved rounds.
+
+    Each round times every CORE variant once, one after the other, so that a slow spell on the machine
+    falls on all of them alike; the others (for reference only) are timed in the first EXTRA_ROUNDS rounds.
+    """
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(lean_dirs["fp32"] / "tokenizer.json"))
     tokenizer.no_truncation()
     tokenizer.no_padding()
     variants = encoders_to_compare(encoder, lean_dirs)
-    rows = []
+    results = []
     for tokens in (128, 256):
         texts = exact_token_texts(tokenizer, paragraphs, tokens, count)
-        base_rate, base = passages_per_second(variants["fp32 SentenceTransformer.encode"], texts)
-        for name, encode in variants.items():
-            rate, vectors = (base_rate, base) if name.startswith("fp32 ") else passages_per_second(encode, texts)
-            rows.append((tokens, name, rate, rate / base_rate, float(np.min(np.sum(vectors * base, axis=1)))))
-    return rows
+        rates: dict[str, list[float]] = {name: [] for name in variants}
+        vectors = {name: encode(texts[:64]) for name, encode in variants.items()}  # warm-up
+        for round_ in range(rounds):
+            for name, encode in variants.items():
+                if name in CORE or round_ < EXTRA_ROUNDS:
+                    started = time.perf_counter()
+                    vectors[name] = encode(texts)
+                    rates[name].append(len(texts) / (time.perf_counter() - started))
+        results += [Rate(tokens, name, tuple(rates[name]), unit(vectors[name])) for name in variants]
+    return results
 
 
 def bf16_ranking(encoder, lean, paragraphs, questions) -> float:

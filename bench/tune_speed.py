@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SCIFACT = Path(os.environ.get("SEMSEARCH_SCIFACT", "/work/shared/datasets/beir_scifact"))
+from bench.shared import SCIFACT  # noqa: E402
+
 BASELINE = "sentence-transformers/all-MiniLM-L6-v2"
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from embed.errors import ModelUnavailable
 from embed.models import load_sentence_transformer, model_id_for
+from embed.parallel import cpu_batch_workers, map_batches
 from embed.protocols import Progress
 
 if TYPE_CHECKING:
@@ -49,8 +50,9 @@ class ModelTokenCounter:
 class SentenceTransformerEncoder:
     """Encoder backed by a loaded SentenceTransformer; rows are float32, C-contiguous, L2-normalised."""
 
-    def __init__(self, model: SentenceTransformer, model_id: str) -> None:
+    def __init__(self, model: SentenceTransformer, model_id: str, *, workers: int | None = None) -> None:
         self.model = model
+        self.workers = workers  # batches encoded at once (embed/parallel.py); None: one per CPU thread
         self.model_id = model_id
         self.dimension = int(model.get_embedding_dimension())
         self.prompts = resolve_prompts(model.prompts)
@@ -87,15 +89,21 @@ class SentenceTransformerEncoder:
         total = len(texts)
         out = np.zeros((total, self.dimension), dtype=np.float32)
         order = sorted(range(total), key=lambda i: -len(texts[i]))  # similar lengths share a batch
-        for start in range(0, total, batch_size):
-            rows = order[start : start + batch_size]
-            vectors = method(
+        batches = [order[start : start + batch_size] for start in range(0, total, batch_size)]
+
+        def encode(rows: list[int]) -> Any:
+            return method(
                 [texts[i] for i in rows], prompt=prompt, batch_size=len(rows), show_progress_bar=False,
                 convert_to_numpy=True, normalize_embeddings=True,
             )
+
+        workers = self.workers if self.workers is not None else cpu_batch_workers(self.model)
+        done = 0
+        for rows, vectors in map_batches(encode, batches, workers=workers, model=self.model):
             out[rows] = np.asarray(vectors, dtype=np.float32).reshape(len(rows), self.dimension)
+            done += len(rows)
             if progress is not None:
-                progress(min(start + batch_size, total), total)
+                progress(done, total)
         return out
 
 

@@ -12,7 +12,7 @@ from embed.records import ChunkerSettings, Document
 from embed.segment import split_paragraphs, split_sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-TOKENIZER = Path("/work/shared/models/_incomplete/all-MiniLM-L6-v2/tokenizer.json")
+TOKENIZER = Path(__file__).resolve().parents[2] / "shared/models/_incomplete/all-MiniLM-L6-v2/tokenizer.json"
 
 
 class WordCounter:

@@ -1,0 +1,10 @@
+"""Where the benchmarks find ../shared (beside the checkout); SEMSEARCH_SQUAD / SEMSEARCH_SCIFACT override."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SQUAD = Path(os.environ.get("SEMSEARCH_SQUAD", DATASETS / "squad_v1.1" / "dev-v1.1.json"))
+SCIFACT = Path(os.environ.get("SEMSEARCH_SCIFACT", DATASETS / "beir_scifact"))
