@@ -11,9 +11,11 @@
    imported, and the import time of the largest top-level packages (python -X importtime).
 2. Agreement of the lean encoders with SentenceTransformer (cosine, top-10 overlap): numpy BERT,
    ONNX fp32 and ONNX int8.
-3. Passages/s at exactly 128 and 256 tokens (bench/encode_speed.py): default fp32 ``SentenceTransformer.encode`` against
-   bf16 weights (what `semsearch index --precision bf16` does), bf16 autocast, onnxruntime fp32/int8;
-   each with its cosine to fp32, plus the top-10 overlap of bf16 passages against fp32 ones.
+3. Passages/s at exactly 128 and 256 tokens (bench/encode_speed.py): default fp32 ``SentenceTransformer.encode``
+   against semsearch's bf16 (bf16 weights, a batch per core: what `semsearch index` does on AMX), the
+   same one batch at a time, semsearch fp32, and for reference bf16 autocast and onnxruntime fp32/int8;
+   timed in interleaved rounds (best and median), each with its cosine to fp32, plus the top-10
+   overlap of bf16 passages against fp32 ones.
 """
 
 from __future__ import annotations
