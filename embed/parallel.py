@@ -3,7 +3,8 @@
 Why: a bfloat16 batch on AMX is a string of small matrix products, each split across all cores and joined
 at a barrier. The joins, and a core slowed by anything else on the machine, leave cores idle; running
 independent batches on single-threaded workers has no joins. Measured on the 2-core AMX machine of this
-project (bench/speed.py): bf16 passages/s +25-30% at 128 and 256 tokens; fp32 unchanged within noise.
+project (bench/speed.py, three runs, medians of 5 interleaved passes, 128 and 256 tokens): bf16
+passages/s +3% to +33% against one batch at a time on both cores, fp32 +6% to +34%.
 
 Worker threads call the model's ``encode`` concurrently. The forward pass is read-only; a Hugging Face
 fast tokenizer is not: a call that asks for other padding or truncation settings than the last one
