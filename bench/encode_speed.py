@@ -111,17 +111,21 @@ def throughput(encoder, lean_dirs, paragraphs, count: int, rounds: int = ROUNDS)
     variants = encoders_to_compare(encoder, lean_dirs)
     results = []
     for tokens in (128, 256):
-        texts = exact_token_texts(tokenizer, paragraphs, tokens, count)
-        rates: dict[str, list[float]] = {name: [] for name in variants}
-        vectors = {name: encode(texts[:64]) for name, encode in variants.items()}  # warm-up
-        for round_ in range(rounds):
-            for name, encode in variants.items():
-                if name in CORE or round_ < EXTRA_ROUNDS:
-                    started = time.perf_counter()
-                    vectors[name] = encode(texts)
-                    rates[name].append(len(texts) / (time.perf_counter() - started))
-        results += [Rate(tokens, name, tuple(rates[name]), unit(vectors[name])) for name in variants]
+        results += time_rounds(variants, exact_token_texts(tokenizer, paragraphs, tokens, count), tokens, rounds)
     return results
+
+
+def time_rounds(variants: dict, texts: list[str], tokens: int, rounds: int = ROUNDS) -> list[Rate]:
+    """One Rate per variant: CORE variants timed once per round in turn, the others in the first EXTRA_ROUNDS."""
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    vectors = {name: encode(texts[:64]) for name, encode in variants.items()}  # warm-up
+    for round_ in range(rounds):
+        for name, encode in variants.items():
+            if name in CORE or round_ < EXTRA_ROUNDS:
+                started = time.perf_counter()
+                vectors[name] = encode(texts)
+                rates[name].append(len(texts) / (time.perf_counter() - started))
+    return [Rate(tokens, name, tuple(rates[name]), unit(vectors[name])) for name in variants]
 
 
 def bf16_ranking(encoder, lean, paragraphs, questions) -> float:
