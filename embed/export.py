@@ -1,8 +1,9 @@
 """Export a loaded SentenceTransformer to a lean directory (see embed/lean.py), and pick a precision.
 
 Supported models: Transformer -> Pooling [-> Normalize] (a plain BertModel becomes ``bert.npy``, run by
-embed/numpy_bert.py; any other transformer ``model.onnx``, run by onnxruntime; pooling runs in numpy) and StaticEmbedding [-> Normalize] (the table becomes ``embeddings.npy``). Anything else
-raises :class:`~embed.lean.LeanUnavailable`; callers keep the full sentence-transformers path then.
+embed/numpy_bert.py; any other transformer ``model.onnx``, run by onnxruntime; pooling runs in numpy)
+and StaticEmbedding [-> Normalize] (the table becomes ``embeddings.npy``). Anything else raises
+:class:`~embed.lean.LeanUnavailable`; callers keep the full sentence-transformers path then.
 
 The precision helpers choose how *documents* are encoded at index time: bfloat16 weights on CPUs with
 AMX or AVX-512 BF16, else float32. torch is imported only inside these functions.

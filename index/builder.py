@@ -50,14 +50,12 @@ def check_precision(requested: str) -> None:
 
 
 def choose_precision(encoder, requested: str) -> str | None:
-    """"fp32" | "bf16" for encoding passages (None without a model); BadQuery for an unknown value."""
+    """"fp32" | "bf16" for encoding passages (None without a model); ``requested`` was checked by IndexOptions."""
+    if encoder is None:
+        return None
     from embed.export import resolve_precision
 
-    try:
-        precision = resolve_precision(requested, str(getattr(getattr(encoder, "model", None), "device", "cpu")))
-    except ValueError as exc:
-        raise BadQuery(str(exc)) from None
-    return precision if encoder is not None else None
+    return resolve_precision(requested, str(getattr(getattr(encoder, "model", None), "device", "cpu")))
 
 
 @dataclass(frozen=True)

@@ -92,15 +92,14 @@ def build_request(command: str, positional: list[str], fields: dict) -> Request 
 def main() -> None:
     """Console-script entry point: the quick path for plain questions, typer for everything else."""
     request = parse(sys.argv[1:])
-    if request is not None:
-        # A question multiplies a few dozen small matrices: OpenBLAS threads only spin against each other
-        # (17 ms on one thread, 430 ms on two when another process holds a core). Set before numpy loads.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if request is None:
         from index.cli import main as typer_main
 
         typer_main()
         return
+    # A question multiplies a few dozen small matrices: OpenBLAS threads only spin against each other
+    # (17 ms on one thread, 430 ms on two when another process holds a core). Set before numpy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from index.present import answer
 
     sys.exit(answer(request))
