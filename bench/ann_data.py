@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.shared import SCIFACT
+from bench.shared import MODEL, SCIFACT
 
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
 MIN_CHARS = 40
 

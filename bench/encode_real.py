@@ -13,11 +13,9 @@ import argparse
 
 import numpy as np
 
-from bench.encode_speed import BASELINE, encoders_to_compare, time_rounds
-from bench.shared import SCIFACT
+from bench.encode_speed import EXTRA_ROUNDS, against_baseline, encoders_to_compare, time_rounds
+from bench.shared import MODEL, SCIFACT
 from bench.tune_speed import passages
-
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def main() -> None:
@@ -31,13 +29,10 @@ def main() -> None:
     texts = passages(SCIFACT, args.passages, encoder)
     lengths = encoder.counter.count(texts)
     print(f"{len(texts)} SciFact passages, tokens mean {np.mean(lengths):.0f}, max {max(lengths)}; "
-          f"{args.rounds} interleaved rounds (reference rows 2)")
-    rates = time_rounds(encoders_to_compare(encoder, {}), texts, 0, args.rounds)
-    base = next(r for r in rates if r.name == BASELINE)
-    for r in rates:
-        cos = float(np.min(np.sum(r.vectors * base.vectors, axis=1)))
-        print(f"  {r.name:36s} best {r.best:6.1f}/s  median {r.median:6.1f}/s   x fp32 {r.best / base.best:4.2f} "
-              f"(best) {r.median / base.median:4.2f} (median)   min cos to fp32 {cos:.5f}")
+          f"{args.rounds} interleaved rounds (reference rows {EXTRA_ROUNDS})")
+    for r, best, median, cos in against_baseline(time_rounds(encoders_to_compare(encoder, {}), texts, 0, args.rounds)):
+        print(f"  {r.name:36s} best {r.best:6.1f}/s  median {r.median:6.1f}/s   x fp32 {best:4.2f} "
+              f"(best) {median:4.2f} (median)   min cos to fp32 {cos:.5f}")
 
 
 if __name__ == "__main__":

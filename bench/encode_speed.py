@@ -65,6 +65,17 @@ class Rate:
         return statistics.median(self.rates)
 
 
+def against_baseline(rates: list[Rate]) -> list[tuple[Rate, float, float, float]]:
+    """(rate, best / baseline best, median / baseline median, min cosine to the baseline's rows) per
+    rate, the baseline being the BASELINE rate of the same length."""
+    base = {r.tokens: r for r in rates if r.name == BASELINE}
+    rows = []
+    for r in rates:
+        b = base[r.tokens]
+        rows.append((r, r.best / b.best, r.median / b.median, float(np.min(np.sum(r.vectors * b.vectors, axis=1)))))
+    return rows
+
+
 def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
     """name -> encode(texts); the first is the baseline, the CORE ones are timed in every round."""
     import torch

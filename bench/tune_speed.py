@@ -19,9 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.shared import SCIFACT  # noqa: E402
-
-BASELINE = "sentence-transformers/all-MiniLM-L6-v2"
+from bench.shared import MODEL as BASELINE, SCIFACT  # noqa: E402
 
 
 def passages(dataset: Path, n: int, encoder) -> list[str]:
