@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from embed.allocator import keep_freed_memory
 from embed.errors import ModelUnavailable
 from embed.models import load_sentence_transformer, model_id_for
 from embed.parallel import cpu_batch_workers, map_batches
@@ -99,11 +100,12 @@ class SentenceTransformerEncoder:
 
         workers = self.workers if self.workers is not None else cpu_batch_workers(self.model)
         done = 0
-        for rows, vectors in map_batches(encode, batches, workers=workers, model=self.model):
-            out[rows] = np.asarray(vectors, dtype=np.float32).reshape(len(rows), self.dimension)
-            done += len(rows)
-            if progress is not None:
-                progress(done, total)
+        with keep_freed_memory():  # embed/allocator.py: no page faults for each batch's activations
+            for rows, vectors in map_batches(encode, batches, workers=workers, model=self.model):
+                out[rows] = np.asarray(vectors, dtype=np.float32).reshape(len(rows), self.dimension)
+                done += len(rows)
+                if progress is not None:
+                    progress(done, total)
         return out
 
 
