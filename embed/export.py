@@ -243,17 +243,21 @@ def resolve_precision(requested: str | None, device: str = "cpu") -> str:
 
 
 @contextlib.contextmanager
-def precision_context(encoder: Any, precision: str) -> Iterator[None]:
+def precision_context(encoder: Any, precision: str, fuse: bool | None = None) -> Iterator[Any]:
     """Encode inside it. bf16: the transformer's weights are bfloat16 for the duration (on AMX about twice
-    the speed of float32, where autocast gains less); its token embeddings are cast back to float32, so
-    pooling and L2 normalisation stay float32 and rows keep unit norm. On exit the float32 weights are
-    restored bit for bit, so the fingerprint and the lean export see the original model.
+    the speed of float32, where autocast gains less), and its linears are fused oneDNN products (see
+    embed/onednn.py; ``fuse`` None: unless SEMSEARCH_FUSED_LINEARS=0); it yields that module's Fusion record
+    (None in fp32). Token embeddings are cast back to float32, so pooling and L2 normalisation stay float32
+    and rows keep unit norm. On exit the float32 weights and modules are restored bit for bit, so the
+    fingerprint and the lean export see the original model.
     """
     modules = [m for m in getattr(encoder, "model", []) if hasattr(m, "auto_model")] if precision == "bf16" else []
     if not modules:  # fp32, no encoder, or nothing to convert (StaticEmbedding)
-        yield
+        yield None
         return
     import torch
+
+    from embed.onednn import fused_linears
 
     getattr(encoder, "fingerprint", None)  # taken from the float32 weights, before they change
     saved = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules]
@@ -261,7 +265,8 @@ def precision_context(encoder: Any, precision: str) -> Iterator[None]:
     try:
         for module in modules:
             module.to(torch.bfloat16)
-        yield
+        with fused_linears(modules, fuse) as fusion:
+            yield fusion
     finally:
         for hook in hooks:
             hook.remove()
