@@ -3,10 +3,11 @@
 Why: ``torch.nn.functional.linear`` on a bfloat16 CPU tensor runs ``addmm``, which first copies the bias
 into every row of the output and then lets oneDNN's matrix product add to it, and the GELU after a
 transformer block's first feed-forward linear is one more pass over its (tokens x 1536) output. oneDNN
-can add the bias and apply the GELU inside the product. Measured on all-MiniLM-L6-v2's architecture
-(one thread, batch 32, 12 interleaved passes; scratch script in the notes of issue #4): 1.28x at 128
-tokens and 1.24x at 256 tokens over the same bf16 model with plain ``nn.Linear``; the bias copies alone
-were 13% of a forward pass.
+can add the bias and apply the GELU inside the product. Measured on all-MiniLM-L6-v2's architecture,
+256 passages of exactly 128 / 256 tokens, fused against plain in 8 interleaved rounds: through semsearch
+(a batch per core) +13% / +18% passages/s (medians of the per-round ratios), a bare forward pass on one
+thread (12 rounds) +28% / +24%; the bias copies alone were 13% of a forward pass. ``python bench/speed.py`` times
+both in the same rounds (row "bf16, linears not fused (before)").
 
 What: inside :func:`fused_linears`, every bfloat16 CPU ``nn.Linear`` under the given modules is replaced
 by a :class:`FusedLinear` sharing its weight and bias, and a feed-forward block of the form
