@@ -1,6 +1,6 @@
 """Query start-up and passage-encoding speed of semsearch, with all-MiniLM-L6-v2, all figures from one run.
 
-    python bench/speed.py [--workdir /tmp/semsearch-speed] [--runs 9] [--passages 256]
+    python bench/speed.py [--workdir /tmp/semsearch-speed] [--runs 9] [--passages 256] [--only-encoding]
 
 1. Cold `semsearch ask`: a fresh process per question (page cache warm: one untimed run first), on an
    index of >= 10,000 passages (copies of the SQuAD v1.1 dev paragraphs; each distinct text is encoded
@@ -12,10 +12,11 @@
 2. Agreement of the lean encoders with SentenceTransformer (cosine, top-10 overlap): numpy BERT,
    ONNX fp32 and ONNX int8.
 3. Passages/s at exactly 128 and 256 tokens (bench/encode_speed.py): default fp32 ``SentenceTransformer.encode``
-   against semsearch's bf16 (bf16 weights, a batch per core: what `semsearch index` does on AMX), the
-   same one batch at a time, semsearch fp32, and for reference bf16 autocast and onnxruntime fp32/int8;
-   timed in interleaved rounds (best and median), each with its cosine to fp32, plus the top-10
-   overlap of bf16 passages against fp32 ones.
+   against semsearch's bf16 (bf16 weights, fused oneDNN linears, a batch per core: what `semsearch index`
+   does on AMX), the same one batch at a time, semsearch fp32, bf16 with plain linears, and for reference
+   bf16 autocast and onnxruntime fp32/int8; timed in interleaved rounds (best and median), each with its
+   cosine to fp32, plus (in 2.) the top-10 overlap of bf16 passages against fp32 ones.
+   ``--only-encoding`` runs this section alone.
 """
 
 from __future__ import annotations
@@ -220,8 +221,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="timed `ask` processes per path")
     parser.add_argument("--passages", type=int, default=256, help="passages per throughput measurement")
     parser.add_argument("--target", type=int, default=10_000, help="passages in the ask index")
+    parser.add_argument("--only-encoding", action="store_true", help="only the passages/s section (~8 min)")
     args = parser.parse_args()
     paragraphs, questions = load_squad()
+    if args.only_encoding:
+        print(f"machine: {machine()}")
+        encoder, lean_dirs = lean_variants(None, args.workdir)
+        report_throughput(encoder, lean_dirs, paragraphs, args.passages)
+        return
     index_dir = args.workdir / "index"
     built = build_index(index_dir, paragraphs, args.target)
     print(f"machine: {machine()}")
@@ -240,8 +247,8 @@ def lean_kind(index_dir: Path) -> str:
     return f"{record.get('kind')} (min cosine to sentence-transformers at index time {record.get('min_cosine')})"
 
 
-def lean_variants(index_dir: Path, workdir: Path):
-    """The full encoder, and the lean folders compared: the index's own, ONNX fp32 and ONNX int8."""
+def lean_variants(index_dir: Path | None, workdir: Path):
+    """The full encoder, and the lean folders compared: the index's own (with an index), ONNX fp32 and int8."""
     from embed.encoders import load_encoder
     from embed.export import export_lean
     from index.manifest import read_manifest
@@ -250,11 +257,8 @@ def lean_variants(index_dir: Path, workdir: Path):
     onnx_dir = workdir / "lean-onnx"
     if not (onnx_dir / "lean.json").is_file():
         export_lean(encoder, onnx_dir, kind="onnx")
-    return encoder, {
-        "numpy BERT": index_dir / read_manifest(index_dir).query_encoder["path"],
-        "onnx fp32": onnx_dir,
-        "onnx int8": int8_copy(onnx_dir, workdir / "lean-int8"),
-    }
+    own = {"numpy BERT": index_dir / read_manifest(index_dir).query_encoder["path"]} if index_dir else {}
+    return encoder, {**own, "onnx fp32": onnx_dir, "onnx int8": int8_copy(onnx_dir, workdir / "lean-int8")}
 
 
 def report_cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> None:
@@ -285,6 +289,10 @@ def report_agreement_and_speed(encoder, lean_dirs, paragraphs, questions, count)
     lean = load_lean(lean_dirs["numpy BERT"])
     overlap = bf16_ranking(encoder, lean, paragraphs[:1000], questions[::50][:200])
     print(f"  bf16 passages vs fp32 passages (fp32 questions), 1000 passages: top-10 overlap {overlap:.3f}")
+    report_throughput(encoder, lean_dirs, paragraphs, count)
+
+
+def report_throughput(encoder, lean_dirs, paragraphs, count) -> None:
     onnx_dirs = {name.removeprefix("onnx "): d for name, d in lean_dirs.items() if name.startswith("onnx")}
     print(f"\n== passages/s, {count} passages of exactly N tokens, batch 32; {ROUNDS} interleaved rounds "
           f"(reference rows {EXTRA_ROUNDS}) ==")
