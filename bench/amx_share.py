@@ -60,5 +60,6 @@ def main() -> None:
             print(f"  {repeat}  {dtype_name}: alone {alone:6.0f} GFLOP/s   two at once {pair[0]:5.0f} + {pair[1]:5.0f} "
                   f"= {sum(pair):6.0f} GFLOP/s   ({sum(pair) / alone:.2f}x one)", flush=True)
 
+
 if __name__ == "__main__":
     main()

@@ -104,8 +104,9 @@ def _fuse(roots: Sequence[torch.nn.Module], undo: list) -> Fusion:
     with torch.inference_mode():
         try:
             for root in roots:
-                for block in [m for m in root.modules() if _gelu_block(m)]:
-                    gelus += _swap_checked(block, undo, gelu=_gelu_kind(block.intermediate_act_fn))
+                for block, kind in [(m, _gelu_block_kind(m)) for m in root.modules()]:
+                    if kind:
+                        gelus += _swap_checked(block, undo, gelu=kind)
                 for parent in list(root.modules()):
                     for name, child in list(parent.named_children()):
                         if isinstance(child, torch.nn.Linear) and _bf16_cpu(child):
@@ -154,12 +155,13 @@ def _close(got: torch.Tensor, expected: torch.Tensor) -> bool:
     return bool(torch.isfinite(got).all()) and float((got - expected).norm()) <= TOLERANCE * float(expected.norm())
 
 
-def _gelu_block(module: torch.nn.Module) -> bool:
-    """A module whose children are exactly ``dense`` (bf16 CPU linear) and a GELU ``intermediate_act_fn``."""
+def _gelu_block_kind(module: torch.nn.Module) -> str | None:
+    """The GELU kind of a module whose children are exactly ``dense`` (bf16 CPU linear) and a GELU
+    ``intermediate_act_fn``; None for any other module."""
     children = dict(module.named_children())
     if set(children) != {"dense", "intermediate_act_fn"} or not isinstance(children["dense"], torch.nn.Linear):
-        return False
-    return _bf16_cpu(children["dense"]) and _gelu_kind(children["intermediate_act_fn"]) is not None
+        return None
+    return _gelu_kind(children["intermediate_act_fn"]) if _bf16_cpu(children["dense"]) else None
 
 
 def _gelu_kind(act: torch.nn.Module) -> str | None:
