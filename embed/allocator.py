@@ -27,6 +27,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from embed.switches import switched_off
+
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # mallopt(3) parameter numbers
 MIB = 1 << 20
 WHILE_ENCODING = {M_MMAP_THRESHOLD: 32 * MIB, M_TRIM_THRESHOLD: 1024 * MIB, M_TOP_PAD: 64 * MIB}
@@ -64,7 +66,7 @@ def keep_freed_memory() -> Iterator[bool]:
 
 def wanted(environ: Mapping[str, str]) -> bool:
     """False when the user opted out, or set malloc up themselves."""
-    if environ.get(OPT_OUT, "1").strip().lower() in {"0", "no", "false", "off"}:
+    if switched_off(OPT_OUT, environ):
         return False
     if "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""):
         return False

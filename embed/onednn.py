@@ -18,7 +18,8 @@ replaces and kept only when the two agree; on leaving, the original modules are 
 The op is ``torch.ops.mkldnn._linear_pointwise``, the one torch's own compiler (inductor with freezing)
 emits for CPU linears. It is not a documented API, so nothing depends on it: where it is missing, fails
 or disagrees, the model is left as it is and :class:`Fusion` says why. ``SEMSEARCH_FUSED_LINEARS=0``
-turns the fusion off. torch is imported by this module: import it only on paths that already use torch.
+(or no/false/off, read by embed/switches.py like every such switch) turns the fusion off. torch is
+imported by this module: import it only on paths that already use torch.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from embed.switches import switched_off
 
 OPT_OUT = "SEMSEARCH_FUSED_LINEARS"
 GELU_KINDS = ("none", "tanh")  # torch's names for the exact (erf) GELU and its tanh approximation
@@ -74,7 +77,7 @@ def linear_pointwise():
 def fused_linears(roots: Sequence[torch.nn.Module], enabled: bool | None = None) -> Iterator[Fusion]:
     """Within the block, the bfloat16 CPU linears under ``roots`` are fused oneDNN products (see above).
 
-    ``enabled`` None means: unless the environment says ``SEMSEARCH_FUSED_LINEARS=0``.
+    ``enabled`` None means: unless the environment says ``SEMSEARCH_FUSED_LINEARS=0`` (or no/false/off).
     """
     undo: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
     reason = why_not(enabled)
@@ -87,8 +90,10 @@ def fused_linears(roots: Sequence[torch.nn.Module], enabled: bool | None = None)
 
 def why_not(enabled: bool | None = None) -> str:
     """Why nothing can be fused here ("" when it can)."""
-    if enabled is False or (enabled is None and os.environ.get(OPT_OUT, "1").strip() == "0"):
-        return f"turned off ({OPT_OUT}=0)" if enabled is None else "turned off"
+    if enabled is False:
+        return "turned off"
+    if enabled is None and switched_off(OPT_OUT):
+        return f"turned off ({OPT_OUT}={os.environ[OPT_OUT].strip()})"
     if not torch.backends.mkldnn.is_available():
         return "this torch build has no oneDNN"
     try:

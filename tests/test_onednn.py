@@ -83,6 +83,7 @@ def test_bert_linears_are_fused_then_put_back():
 
 @pytest.mark.parametrize("env, enabled, dtype, reason", [
     ("0", None, torch.bfloat16, "turned off (SEMSEARCH_FUSED_LINEARS=0)"),
+    (" Off ", None, torch.bfloat16, "turned off (SEMSEARCH_FUSED_LINEARS=Off)"),
     (None, False, torch.bfloat16, "turned off"),
     ("1", False, torch.bfloat16, "turned off"),
     (None, None, torch.float32, "no bfloat16 CPU linears agreed with their fused form"),
