@@ -17,6 +17,7 @@ import os
 import shutil
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -215,15 +216,21 @@ def _optimise(source: Path, target: Path) -> None:
 
 def cpu_supports_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     """True when the CPU advertises AMX-BF16 or AVX-512 BF16 (fast bfloat16 matrix products)."""
+    flags = cpu_flags(cpuinfo)
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+    """The instruction-set flags the kernel lists for the CPU (empty where it cannot be read)."""
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return False
-    flags = set()
+        return frozenset()
+    flags: set[str] = set()
     for line in text.splitlines():
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
-    return any(flag in flags for flag in BF16_CPU_FLAGS)
+    return frozenset(flags)
 
 
 def check_precision(requested: str | None) -> str:
@@ -242,14 +249,25 @@ def resolve_precision(requested: str | None, device: str = "cpu") -> str:
     return "bf16" if str(device).startswith("cpu") and cpu_supports_bf16() else "fp32"
 
 
+@dataclass(frozen=True)
+class Bf16Kernels:
+    """What :func:`precision_context` put in place for bfloat16: fused linears and the AMX attention."""
+
+    fusion: Any  # embed.onednn.Fusion
+    attention: Any  # embed.attention.Attention
+
+
 @contextlib.contextmanager
-def precision_context(encoder: Any, precision: str, fuse: bool | None = None) -> Iterator[Any]:
+def precision_context(
+    encoder: Any, precision: str, fuse: bool | None = None, attention: bool | None = None
+) -> Iterator[Bf16Kernels | None]:
     """Encode inside it. bf16: the transformer's weights are bfloat16 for the duration (on AMX about twice
-    the speed of float32, where autocast gains less), and its linears are fused oneDNN products (see
-    embed/onednn.py; ``fuse`` None: unless SEMSEARCH_FUSED_LINEARS=0); it yields that module's Fusion record
-    (None in fp32). Token embeddings are cast back to float32, so pooling and L2 normalisation stay float32
-    and rows keep unit norm. On exit the float32 weights and modules are restored bit for bit, so the
-    fingerprint and the lean export see the original model.
+    the speed of float32, where autocast gains less), its linears are fused oneDNN products (see
+    embed/onednn.py; ``fuse`` None: unless SEMSEARCH_FUSED_LINEARS=0) and its attention is the AMX kernel
+    (embed/attention.py; ``attention`` None: unless SEMSEARCH_AMX_ATTENTION=0); it yields what of those
+    took (None in fp32). Token embeddings are cast back to float32, so pooling and L2 normalisation stay
+    float32 and rows keep unit norm. On exit the float32 weights and modules are restored bit for bit, so
+    the fingerprint and the lean export see the original model.
     """
     modules = [m for m in getattr(encoder, "model", []) if hasattr(m, "auto_model")] if precision == "bf16" else []
     if not modules:  # fp32, no encoder, or nothing to convert (StaticEmbedding)
@@ -257,6 +275,7 @@ def precision_context(encoder: Any, precision: str, fuse: bool | None = None) ->
         return
     import torch
 
+    from embed.attention import amx_attention
     from embed.onednn import fused_linears
 
     getattr(encoder, "fingerprint", None)  # taken from the float32 weights, before they change
@@ -265,8 +284,8 @@ def precision_context(encoder: Any, precision: str, fuse: bool | None = None) ->
     try:
         for module in modules:
             module.to(torch.bfloat16)
-        with fused_linears(modules, fuse) as fusion:
-            yield fusion
+        with fused_linears(modules, fuse) as fusion, amx_attention(modules, attention) as swapped:
+            yield Bf16Kernels(fusion, swapped)
     finally:
         for hook in hooks:
             hook.remove()

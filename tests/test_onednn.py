@@ -179,15 +179,15 @@ def test_bf16_encoding_runs_fused_and_agrees_with_unfused(tiny_bert_dir, workers
     encoder = load_encoder(str(tiny_bert_dir))
     encoder.workers = workers
     full = encoder.encode_documents(TEXTS, batch_size=4)
-    with precision_context(encoder, "bf16", fuse=False) as fusion:
-        assert fusion.skipped == "turned off"
+    with precision_context(encoder, "bf16", fuse=False) as kernels:
+        assert kernels.fusion.skipped == "turned off"
         plain = encoder.encode_documents(TEXTS, batch_size=4)
-    with precision_context(encoder, "bf16") as fusion:
-        assert fusion.linears > 0 and fusion.gelus == 2
+    with precision_context(encoder, "bf16") as kernels:
+        assert kernels.fusion.linears > 0 and kernels.fusion.gelus == 2
         assert any(isinstance(m, FusedLinear) for m in encoder.model.modules())
         fused = encoder.encode_documents(TEXTS, batch_size=4)
     assert not any(isinstance(m, FusedLinear) for m in encoder.model.modules())
     assert np.min(np.sum(fused * plain, axis=1)) > 0.999 and np.min(np.sum(fused * full, axis=1)) > 0.99
     np.testing.assert_array_equal(encoder.encode_documents(TEXTS, batch_size=4), full)
-    with precision_context(encoder, "fp32") as fusion:
-        assert fusion is None
+    with precision_context(encoder, "fp32") as kernels:
+        assert kernels is None
