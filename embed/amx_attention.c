@@ -43,18 +43,17 @@ int semsearch_amx_ready(void) {
     return (bitmask & (1ul << XFEATURE_XTILEDATA)) != 0;
 }
 
-/* e^x for x <= 0: 2^n * 2^f with |f| <= 1/2, 2^f = e^(f ln 2) by its Taylor polynomial (rel. error < 2e-7). */
-static inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
-    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+/* 2^t for t <= 0: 2^n * 2^f with n = round(t), |f| <= 1/2, 2^f by a degree-5 Taylor polynomial
+   (relative error < 2e-6, far below the bf16 rounding the probabilities get). */
+static inline __m512 exp2_nonpositive(__m512 t) {
+    t = _mm512_max_ps(t, _mm512_set1_ps(-127.0f));
     const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, n), _mm512_set1_ps(0.693147180559945309f));
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.3333558e-3f);                   /* ln2^5 / 120 */
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291e-3f));  /* ln2^4 / 24 */
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504109e-2f));  /* ln2^3 / 6 */
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022651e-1f));  /* ln2^2 / 2 */
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718e-1f));  /* ln2 */
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
 }
@@ -114,15 +113,17 @@ static inline __attribute__((always_inline)) void score_rows(const uint16_t *qa,
     }
 }
 
-/* Row r of S becomes bf16 e^(s - max) in P (0 for keys past T); returns 1 / the row's sum. */
+/* Row r of S becomes bf16 e^(s - max) in P (0 for keys past T); returns 1 / the row's sum. The row is
+   first taken to base 2 (times log2 e), so the exponential is a plain 2^t. */
 static inline float softmax_row(int r, int64_t T, int64_t tk, const float *mask, float scale, const scratch *w) {
     float *srow = w->s + r * tk;
-    const __m512 vscale = _mm512_set1_ps(scale);
+    const float log2e = 1.44269504088896341f;
+    const __m512 vscale = _mm512_set1_ps(scale * log2e), vlog2e = _mm512_set1_ps(log2e);
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int64_t j0 = 0; j0 < tk; j0 += 16) {
         const __mmask16 live = live_keys(j0, T);
         __m512 x = _mm512_mul_ps(_mm512_loadu_ps(srow + j0), vscale);
-        if (mask) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(live, mask + j0));
+        if (mask) x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(live, mask + j0), vlog2e, x);
         x = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), x);
         _mm512_storeu_ps(srow + j0, x);
         vmax = _mm512_max_ps(vmax, x);
@@ -131,8 +132,8 @@ static inline float softmax_row(int r, int64_t T, int64_t tk, const float *mask,
     const __m512 vm = _mm512_set1_ps(m == -INFINITY ? 0.0f : m);
     __m512 vsum = _mm512_setzero_ps();
     for (int64_t j0 = 0; j0 < tk; j0 += 32) {
-        const __m512 e0 = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(srow + j0), vm));
-        const __m512 e1 = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(srow + j0 + 16), vm));
+        const __m512 e0 = exp2_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(srow + j0), vm));
+        const __m512 e1 = exp2_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(srow + j0 + 16), vm));
         vsum = _mm512_add_ps(vsum, _mm512_add_ps(e0, e1));
         _mm512_storeu_si512(w->p + r * tk + j0, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
     }
@@ -159,7 +160,7 @@ static inline __attribute__((always_inline)) void weigh_values(const int64_t D, 
 
 static inline __attribute__((always_inline)) void attend_head(const uint16_t *q, int64_t sq, const uint16_t *k,
         int64_t sk, const uint16_t *v, int64_t sv, int64_t T, const int64_t D, const float *mask, float scale,
-        uint16_t *out, int64_t so, const scratch *w) {
+        uint16_t *out, int64_t so, const scratch *w, const uint16_t *const next[3]) {
     const int64_t tk = (T + 31) / 32 * 32, full = T / 16 * 16;
     pack_kv(k, sk, v, sv, T, D, tk, w);
     for (int64_t i = full; i < full + 16; i++)  /* a tile load past the last row could leave the tensor */
@@ -167,6 +168,13 @@ static inline __attribute__((always_inline)) void attend_head(const uint16_t *q,
             _mm512_storeu_si512(w->q + (i - full) * D + d,
                                 i < T ? _mm512_loadu_si512(q + i * sq + d) : _mm512_setzero_si512());
     for (int64_t i0 = 0; i0 < T; i0 += 16) {
+        /* the next head's rows (a cache line each, far apart) are asked for a block at a time */
+        for (int64_t t = i0; t < i0 + 16 && t < T; t++)
+            for (int64_t d = 0; d < D; d += 32) {
+                _mm_prefetch((const char *)(next[0] + t * sq + d), _MM_HINT_T1);
+                _mm_prefetch((const char *)(next[1] + t * sk + d), _MM_HINT_T1);
+                _mm_prefetch((const char *)(next[2] + t * sv + d), _MM_HINT_T1);
+            }
         if (i0 < full) score_rows(q + i0 * sq, sq * 2, D, tk, w);
         else score_rows(w->q, D * 2, D, tk, w);
         float inv[16];
@@ -182,10 +190,13 @@ static inline __attribute__((always_inline)) void attend_head(const uint16_t *q,
 }
 
 #define EACH_HEAD(DD)                                                                                     \
-    for (int64_t b = 0; b < B; b++)                                                                       \
-        for (int64_t h = 0; h < H; h++)                                                                   \
-            attend_head(q + b * sqb + h * sqh, sqt, k + b * skb + h * skh, skt, v + b * svb + h * svh, svt, T, \
-                        DD, mask ? mask + b * T : NULL, scale, out + (b * T * H + h) * DD, H * DD, &w);
+    for (int64_t n = 0; n < B * H; n++) {                                                                 \
+        const int64_t b = n / H, h = n % H, m = n + 1 < B * H ? n + 1 : n;                                \
+        const uint16_t *next[3] = {q + m / H * sqb + m % H * sqh, k + m / H * skb + m % H * skh,             \
+                                   v + m / H * svb + m % H * svh};                                        \
+        attend_head(q + b * sqb + h * sqh, sqt, k + b * skb + h * skh, skt, v + b * svb + h * svh, svt, T,   \
+                    DD, mask ? mask + b * T : NULL, scale, out + (b * T * H + h) * DD, H * DD, &w, next);  \
+    }
 
 /* q, k, v: bf16 [B, H, T, D] with element strides s?b, s?h, s?t and unit stride along D; skt even.
    mask: NULL or float32 [B, T], added to the scaled scores of each key (-inf: never attended).
