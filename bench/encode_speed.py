@@ -3,8 +3,9 @@
 Texts of exactly 128 / 256 tokens (SQuAD paragraph pairs cut at a token end), encoded by the default fp32
 ``SentenceTransformer.encode`` (the baseline), by semsearch in bf16 (what `semsearch index` does on a CPU
 with bf16 instructions: bf16 weights, fused oneDNN linears from embed/onednn.py, the AMX attention kernel
-from embed/attention.py, one batch per core from embed/parallel.py), by the same one batch at a time, by
-semsearch in fp32, by bf16 without each of the two kernels (what each adds), and for reference bf16 autocast
+from embed/attention.py, one-pass add + LayerNorm from embed/addnorm.py, one batch per core from
+embed/parallel.py), by the same one batch at a time, by semsearch in fp32, by bf16 without each of the three
+kernels (what each adds), and for reference bf16 autocast
 and onnxruntime fp32 / int8. Timed passes are interleaved round by round; best and median per variant are
 reported.
 """
@@ -23,7 +24,9 @@ BASELINE = "fp32 SentenceTransformer.encode"
 SEMSEARCH = "bf16 semsearch (--precision bf16)"
 UNFUSED = "bf16 without fused linears"
 TORCH_ATTENTION = "bf16 without AMX attention"
-CORE = (BASELINE, SEMSEARCH, "bf16, one batch at a time", "fp32, a batch per core", UNFUSED, TORCH_ATTENTION)
+TORCH_ADD_NORM = "bf16 without fused add+LayerNorm"
+WITHOUT = {UNFUSED: "fuse", TORCH_ATTENTION: "attention", TORCH_ADD_NORM: "add_norm"}  # kernel left out
+CORE = (BASELINE, SEMSEARCH, "bf16, one batch at a time", "fp32, a batch per core", *WITHOUT)
 ROUNDS, EXTRA_ROUNDS = 5, 2
 
 
@@ -91,8 +94,8 @@ def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
     model = encoder.model
     one_at_a_time = SentenceTransformerEncoder(model, encoder.model_id, workers=1)
 
-    def bf16(texts, encoder=encoder, fuse=None, attention=None):
-        with precision_context(encoder, "bf16", fuse, attention):
+    def bf16(texts, encoder=encoder, **switches):
+        with precision_context(encoder, "bf16", **switches):
             return encoder.encode_documents(texts)
 
     def autocast(texts):  # autocast is per thread: one batch at a time, in this thread
@@ -104,8 +107,7 @@ def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
         SEMSEARCH: bf16,
         "bf16, one batch at a time": lambda t: bf16(t, one_at_a_time),
         "fp32, a batch per core": encoder.encode_documents,
-        UNFUSED: lambda t: bf16(t, fuse=False),
-        TORCH_ATTENTION: lambda t: bf16(t, attention=False),
+        **{name: (lambda t, switch=switch: bf16(t, **{switch: False})) for name, switch in WITHOUT.items()},
         "bf16 torch.autocast (not used)": autocast,
     }
     for name, directory in lean_dirs.items():

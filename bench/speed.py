@@ -12,9 +12,9 @@
 2. Agreement of the lean encoders with SentenceTransformer (cosine, top-10 overlap): numpy BERT,
    ONNX fp32 and ONNX int8.
 3. Passages/s at exactly 128 and 256 tokens (bench/encode_speed.py): default fp32 ``SentenceTransformer.encode``
-   against semsearch's bf16 (bf16 weights, fused oneDNN linears, AMX attention, a batch per core: what
-   `semsearch index` does on AMX), the same one batch at a time, semsearch fp32, bf16 without the fused
-   linears, bf16 without the AMX attention, and for reference
+   against semsearch's bf16 (bf16 weights, fused oneDNN linears, AMX attention, one-pass add + LayerNorm,
+   a batch per core: what `semsearch index` does on AMX), the same one batch at a time, semsearch fp32,
+   bf16 without each of those three kernels, and for reference
    bf16 autocast and onnxruntime fp32/int8; timed in interleaved rounds (best and median), each with its
    cosine to fp32, plus (in 2.) the top-10 overlap of bf16 passages against fp32 ones.
    ``--only-encoding`` runs this section alone.

@@ -2,17 +2,15 @@
 
 Why: with its linears fused (embed/onednn.py), a bfloat16 BERT forward spends about a quarter of its
 time in torch's CPU flash attention, which at BERT's sizes (head dimension 32-64, 128-512 tokens)
-runs far below what the CPU's AMX units do. ``amx_attention.c`` (next to this file) computes the same
+runs far below what the CPU's AMX units do. ``semsearch_attend`` in bf16_kernels.c computes the same
 softmax(Q K^T * scale + mask) V with AMX tile products and an AVX-512 softmax, reading Q, K and V in
 place. Measured on all-MiniLM-L6-v2's shapes (32 passages x 12 heads, one thread): ~1.6x torch's
 attention at 128 tokens, ~1.4x at 256; what it gives whole passages/s is in ``python bench/speed.py``
 (row "bf16, torch attention (before)").
 
-How: the C file is compiled once per machine with the C compiler (``$CC`` or ``cc``) into
-``$XDG_CACHE_HOME/semsearch/kernels`` (default ``~/.cache``), named by a hash of the source, flags and
-compiler, and loaded with ctypes (which lets other threads run during a call). After loading, it is
-checked against torch's attention on a seeded random input and kept only if they agree. Inside
-:func:`amx_attention`, Hugging Face models that use torch's SDPA attention are switched to
+How: the kernel is built and loaded by embed/ckernels.py (compiled once per machine, cached). After
+loading, it is checked against torch's attention on a seeded random input and kept only if they agree.
+Inside :func:`amx_attention`, Hugging Face models that use torch's SDPA attention are switched to
 :func:`amx_sdpa`, registered with transformers' public ``AttentionInterface``; on leaving they are
 switched back. A call it cannot take (not bfloat16, several threads, causal, a mask that is not a key
 padding mask, an odd head size...) goes to torch's SDPA, so results never depend on the kernel being
@@ -24,14 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,26 +31,18 @@ from typing import Any
 
 import torch
 
-from embed.export import cpu_flags
+from embed.ckernels import KernelUnavailable, load_library, missing_cpu_flags
 from embed.switches import switched_off
 
 OPT_OUT = "SEMSEARCH_AMX_ATTENTION"
 NAME = "semsearch_amx"  # the attention implementation's name in transformers' registry
-SOURCE = Path(__file__).with_name("amx_attention.c")
-CFLAGS = ("-O3", "-shared", "-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16",
-          "-mfma", "-mamx-tile", "-mamx-bf16")
 CPU_FLAGS = ("amx_tile", "amx_bf16", "avx512_bf16", "avx512bw")
 HEAD_DIMS = (32, 64, 96, 128)
 TOLERANCE = 1e-2  # relative L2 error allowed against torch's attention on the same bfloat16 input
-COMPILE_SECONDS = 120
 
 _lock = threading.Lock()
-_kernels: dict[str, Any] = {}  # .so path -> loaded function, or the reason it cannot be had
+_checked_kernels: dict[int, Any] = {}  # id(library) -> its checked attention function, or why not
 _active: list[Any] = []  # the function amx_sdpa calls, set while amx_attention is in use
-
-
-class KernelUnavailable(RuntimeError):
-    """The AMX attention kernel cannot be built, loaded or trusted here; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +78,9 @@ def why_not(enabled: bool | None = None) -> str:
         return "turned off"
     if enabled is None and switched_off(OPT_OUT):
         return f"turned off ({OPT_OUT}={os.environ[OPT_OUT].strip()})"
-    if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
-        return "needs Linux on x86-64"
-    missing = [flag for flag in CPU_FLAGS if flag not in cpu_flags()]
-    if missing:
-        return f"this CPU lacks {', '.join(missing)}"
+    unfit = missing_cpu_flags(CPU_FLAGS)
+    if unfit:
+        return unfit
     try:
         load_kernel()
     except KernelUnavailable as error:
@@ -109,26 +90,17 @@ def why_not(enabled: bool | None = None) -> str:
 
 def load_kernel(cache_dir: Path | None = None) -> Any:
     """The checked ``semsearch_attend`` function, built on first use; raises KernelUnavailable."""
+    library = load_library(cache_dir)
     with _lock:
-        path = kernel_path(cache_dir)
-        if path not in _kernels:
+        if id(library) not in _checked_kernels:
             try:
-                _kernels[path] = _checked(_load(_build(Path(path))))
+                _checked_kernels[id(library)] = _checked(_attention_function(library))
             except KernelUnavailable as error:
-                _kernels[path] = error
-        found = _kernels[path]
+                _checked_kernels[id(library)] = error
+        found = _checked_kernels[id(library)]
     if isinstance(found, KernelUnavailable):
         raise found
     return found
-
-
-def kernel_path(cache_dir: Path | None = None) -> str:
-    """Where the compiled kernel for this source, these flags and this compiler lives."""
-    base = cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "semsearch" / "kernels"
-    digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update(" ".join((_compiler() or "none", *CFLAGS)).encode())
-    digest.update(_compiler_version(_compiler() or "").encode())
-    return str(base / f"amx_attention-{digest.hexdigest()[:16]}.so")
 
 
 def attend(function: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -207,51 +179,7 @@ def _switch(roots: Sequence[torch.nn.Module]) -> list[Any]:
     return switched
 
 
-def _compiler() -> str | None:
-    return shutil.which(os.environ.get("CC") or "cc")
-
-
-@functools.cache
-def _compiler_version(compiler: str) -> str:
-    if not compiler:
-        return ""
-    try:
-        done = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return (done.stdout.splitlines() or [""])[0]
-
-
-def _build(target: Path) -> Path:
-    """Compile SOURCE into ``target`` unless it is there (written atomically); raises KernelUnavailable."""
-    if target.exists():
-        return target
-    compiler = _compiler()
-    if not compiler:
-        raise KernelUnavailable(f"no C compiler to build it (set CC or install cc; looked for {os.environ.get('CC') or 'cc'})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".build-", suffix=".so")
-    os.close(fd)
-    try:
-        done = subprocess.run([compiler, *CFLAGS, "-o", temp, str(SOURCE)], capture_output=True, text=True,
-                              timeout=COMPILE_SECONDS)
-        if done.returncode != 0:
-            detail = (done.stderr.strip().splitlines() or ["no message"])[0][:200]
-            raise KernelUnavailable(f"{Path(compiler).name} could not build it: {detail}")
-        os.replace(temp, target)
-    except (OSError, subprocess.SubprocessError) as error:
-        raise KernelUnavailable(f"building it failed: {error}") from error
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
-
-
-def _load(path: Path) -> Any:
-    try:
-        library = ctypes.CDLL(str(path))
-    except OSError as error:
-        raise KernelUnavailable(f"could not load {path.name}: {error}") from error
+def _attention_function(library: ctypes.CDLL) -> Any:
     if library.semsearch_amx_ready() != 1:
         raise KernelUnavailable("Linux did not grant this process the AMX tile registers")
     function = library.semsearch_attend

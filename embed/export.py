@@ -255,17 +255,20 @@ class Bf16Kernels:
 
     fusion: Any  # embed.onednn.Fusion
     attention: Any  # embed.attention.Attention
+    add_norm: Any  # embed.addnorm.AddNorm
 
 
 @contextlib.contextmanager
 def precision_context(
-    encoder: Any, precision: str, fuse: bool | None = None, attention: bool | None = None
+    encoder: Any, precision: str, fuse: bool | None = None, attention: bool | None = None,
+    add_norm: bool | None = None,
 ) -> Iterator[Bf16Kernels | None]:
     """Encode inside it. bf16: the transformer's weights are bfloat16 for the duration (on AMX about twice
     the speed of float32, where autocast gains less), its linears are fused oneDNN products (see
-    embed/onednn.py; ``fuse`` None: unless SEMSEARCH_FUSED_LINEARS=0) and its attention is the AMX kernel
-    (embed/attention.py; ``attention`` None: unless SEMSEARCH_AMX_ATTENTION=0); it yields what of those
-    took (None in fp32). Token embeddings are cast back to float32, so pooling and L2 normalisation stay
+    embed/onednn.py; ``fuse`` None: unless SEMSEARCH_FUSED_LINEARS=0), its attention is the AMX kernel
+    (embed/attention.py; ``attention`` None: unless SEMSEARCH_AMX_ATTENTION=0) and its residual adds and
+    LayerNorms are one kernel (embed/addnorm.py; ``add_norm`` None: unless SEMSEARCH_FUSED_ADD_NORM=0); it
+    yields what of those took (None in fp32). Token embeddings are cast back to float32, so pooling and L2 normalisation stay
     float32 and rows keep unit norm. On exit the float32 weights and modules are restored bit for bit, so
     the fingerprint and the lean export see the original model.
     """
@@ -275,6 +278,7 @@ def precision_context(
         return
     import torch
 
+    from embed.addnorm import fused_add_norm
     from embed.attention import amx_attention
     from embed.onednn import fused_linears
 
@@ -284,8 +288,9 @@ def precision_context(
     try:
         for module in modules:
             module.to(torch.bfloat16)
-        with fused_linears(modules, fuse) as fusion, amx_attention(modules, attention) as swapped:
-            yield Bf16Kernels(fusion, swapped)
+        with fused_linears(modules, fuse) as fusion, amx_attention(modules, attention) as swapped, \
+                fused_add_norm(modules, add_norm) as normed:
+            yield Bf16Kernels(fusion, swapped, normed)
     finally:
         for hook in hooks:
             hook.remove()

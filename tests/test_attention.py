@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from embed import attention  # noqa: E402
+from embed import attention, ckernels  # noqa: E402
 from embed.attention import KernelUnavailable, amx_attention, amx_sdpa, key_bias_of, load_kernel, why_not  # noqa: E402
 
 TEXTS = [f"passage {i} about rivers, valleys and the sea " * (1 + i % 5) for i in range(11)]
@@ -191,25 +191,8 @@ def test_switches(enabled, env, words, monkeypatch):
 
 
 def test_cpu_without_amx_is_named(monkeypatch):
-    monkeypatch.setattr(attention, "cpu_flags", lambda: frozenset({"avx512bw"}))
-    assert why_not(True) == "this CPU lacks amx_tile, amx_bf16, avx512_bf16"
-
-
-def test_missing_compiler_is_named(tmp_path, monkeypatch):
-    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    with pytest.raises(KernelUnavailable, match="no C compiler"):
-        load_kernel(tmp_path)
-    assert not list(tmp_path.glob("*.so"))
-
-
-def test_failing_compiler_leaves_nothing_behind(tmp_path, monkeypatch):
-    compiler = tmp_path / "broken-cc"
-    compiler.write_text("#!/bin/sh\necho 'error: no AMX here' >&2\nexit 1\n")
-    compiler.chmod(0o755)
-    monkeypatch.setenv("CC", str(compiler))
-    with pytest.raises(KernelUnavailable, match="broken-cc could not build it: error: no AMX here"):
-        load_kernel(tmp_path / "cache")
-    assert not list((tmp_path / "cache").iterdir())
+    monkeypatch.setattr(ckernels, "cpu_flags", lambda: frozenset({"avx512bw", "avx512_bf16"}))
+    assert why_not(True) == "this CPU lacks amx_tile, amx_bf16"
 
 
 def test_kernel_that_disagrees_is_refused():
@@ -223,7 +206,7 @@ def test_kernel_that_disagrees_is_refused():
 def test_kernel_is_built_once_into_the_cache(tmp_path):
     kernel()
     first = load_kernel(tmp_path)
-    built = list(tmp_path.glob("amx_attention-*.so"))
+    built = list(tmp_path.glob("bf16_kernels-*.so"))
     assert len(built) == 1 and load_kernel(tmp_path) is first
 
 
@@ -236,7 +219,7 @@ def head32_model_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_bf16_encoding_uses_the_kernel_and_agrees(head32_model_dir, workers, monkeypatch):
+def test_bf16_encoding_uses_the_kernels_and_agrees(head32_model_dir, workers, monkeypatch):
     kernel()
     from embed.encoders import load_encoder
     from embed.export import precision_context
@@ -251,7 +234,7 @@ def test_bf16_encoding_uses_the_kernel_and_agrees(head32_model_dir, workers, mon
     real = attention.attend
     monkeypatch.setattr(attention, "attend", lambda *a: calls.append(1) or real(*a))
     with precision_context(encoder, "bf16") as kernels:
-        assert kernels.attention.models == 1
+        assert kernels.attention.models == 1 and kernels.add_norm.blocks == 4 and kernels.fusion.linears > 0
         amx = encoder.encode_documents(TEXTS, batch_size=4)
     if workers == 2:  # one thread per batch: the kernel's case (one batch on two threads stays with SDPA)
         assert calls

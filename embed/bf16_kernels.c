@@ -1,13 +1,16 @@
-/* Self-attention of one bfloat16 batch on Intel AMX, for embed/attention.py (loaded with ctypes).
+/* semsearch's bfloat16 CPU kernels, built and loaded by embed/ckernels.py (ctypes); each function works on
+   the calling thread only and returns 0, or a negative code for input it does not take.
 
-   softmax(Q K^T * scale + mask) V for every (batch, head), one head at a time on the calling thread:
-   Q K^T and P V are AMX tile products (bf16 in, fp32 out), the softmax runs in fp32 on AVX-512 and its
-   probabilities are rounded to bf16 for P V, as torch's CPU flash attention does. Q, K and V are read in
-   place from the strided [B, H, T, D] views a BERT layer hands to its attention; the output is written
-   as [B, T, H, D], the layout the layer reshapes it to.
+   semsearch_attend: self-attention of one batch on Intel AMX (embed/attention.py).
+   softmax(Q K^T * scale + mask) V for every (batch, head), one head at a time: Q K^T and P V are AMX tile
+   products (bf16 in, fp32 out), the softmax runs in fp32 on AVX-512 and its probabilities are rounded to
+   bf16 for P V, as torch's CPU flash attention does. Q, K and V are read in place from the strided
+   [B, H, T, D] views a BERT layer hands to its attention; the output is written as [B, T, H, D], the layout
+   the layer reshapes it to. The thread's AMX tile configuration is saved on entry and put back on exit, so
+   code that set one before (oneDNN's kernels) finds it as it left it.
 
-   The thread's AMX tile configuration is saved on entry and put back on exit, so code that set one
-   before (oneDNN's kernels) finds it as it left it. Build: see embed/attention.py CFLAGS. */
+   semsearch_add_layer_norm: LayerNorm(x + residual) of bf16 rows in one pass, in fp32 (embed/addnorm.py).
+*/
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -243,4 +246,41 @@ int semsearch_attend(const uint16_t *q, int64_t sqb, int64_t sqh, int64_t sqt,
     free(w.p);
     free(w.o);
     return rc;
+}
+
+static inline __m512 load_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+/* out = (y - mean(y)) / sqrt(var(y) + eps) * gamma + beta with y = x + residual (residual may be NULL), per
+   row of ``cols`` bf16 values (a multiple of 16, at most 8192); the sum is not rounded to bf16 first. */
+int semsearch_add_layer_norm(const uint16_t *x, const uint16_t *residual, const uint16_t *gamma,
+                             const uint16_t *beta, float eps, int64_t rows, int64_t cols, uint16_t *out) {
+    if (cols % 16 || cols < 16 || cols > 8192) return -2;
+    float y[8192] __attribute__((aligned(64)));
+    const float inv_n = 1.0f / (float)cols;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint16_t *xr = x + r * cols, *rr = residual ? residual + r * cols : NULL;
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t c = 0; c < cols; c += 16) {
+            __m512 v = load_bf16(xr + c);
+            if (rr) v = _mm512_add_ps(v, load_bf16(rr + c));
+            _mm512_store_ps(y + c, v);
+            sum = _mm512_add_ps(sum, v);
+        }
+        const __m512 mean = _mm512_set1_ps(_mm512_reduce_add_ps(sum) * inv_n);
+        __m512 squares = _mm512_setzero_ps();
+        for (int64_t c = 0; c < cols; c += 16) {
+            const __m512 d = _mm512_sub_ps(_mm512_load_ps(y + c), mean);
+            squares = _mm512_fmadd_ps(d, d, squares);
+        }
+        const __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(squares) * inv_n + eps));
+        uint16_t *orow = out + r * cols;
+        for (int64_t c = 0; c < cols; c += 16) {
+            const __m512 n = _mm512_mul_ps(_mm512_sub_ps(_mm512_load_ps(y + c), mean), rstd);
+            const __m512 v = _mm512_fmadd_ps(n, load_bf16(gamma + c), load_bf16(beta + c));
+            _mm256_storeu_si256((__m256i *)(orow + c), (__m256i)_mm512_cvtneps_pbh(v));
+        }
+    }
+    return 0;
 }
