@@ -47,9 +47,12 @@ int semsearch_amx_ready(void) {
 }
 
 /* 2^t for t <= 0: 2^n * 2^f with n = round(t), |f| <= 1/2, 2^f by a degree-5 Taylor polynomial
-   (relative error < 2e-6, far below the bf16 rounding the probabilities get). */
+   (relative error < 2e-6, far below the bf16 rounding the probabilities get). Below 2^-125 (masked and
+   padding keys: t = -inf) the result is exactly 0, never a denormal: arithmetic on denormals takes a slow
+   microcode path on these CPUs, which made masked batches ~2x slower. */
 static inline __m512 exp2_nonpositive(__m512 t) {
-    t = _mm512_max_ps(t, _mm512_set1_ps(-127.0f));
+    const __mmask16 tiny = _mm512_cmp_ps_mask(t, _mm512_set1_ps(-125.0f), _CMP_LT_OQ);
+    t = _mm512_max_ps(t, _mm512_set1_ps(-125.0f));
     const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 f = _mm512_sub_ps(t, n);
     __m512 p = _mm512_set1_ps(1.3333558e-3f);                   /* ln2^5 / 120 */
@@ -58,7 +61,7 @@ static inline __m512 exp2_nonpositive(__m512 t) {
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022651e-1f));  /* ln2^2 / 2 */
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718e-1f));  /* ln2 */
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+    return _mm512_maskz_scalef_ps((__mmask16)~tiny, p, n);
 }
 
 static inline __mmask16 live_keys(int64_t j0, int64_t T) {
