@@ -5,9 +5,8 @@ Texts of exactly 128 / 256 tokens (SQuAD paragraph pairs cut at a token end), en
 with bf16 instructions: bf16 weights, fused oneDNN linears from embed/onednn.py, the AMX attention kernel
 from embed/attention.py, one-pass add + LayerNorm from embed/addnorm.py, one batch per core from
 embed/parallel.py), by the same one batch at a time, by semsearch in fp32, by bf16 without each of the three
-kernels (what each adds), and for reference bf16 autocast
-and onnxruntime fp32 / int8. Timed passes are interleaved round by round; best and median per variant are
-reported.
+kernels (what each adds), and for reference bf16 autocast and onnxruntime fp32 / int8. Timed passes are
+interleaved round by round; best and median per variant are reported.
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@
 3. Passages/s at exactly 128 and 256 tokens (bench/encode_speed.py): default fp32 ``SentenceTransformer.encode``
    against semsearch's bf16 (bf16 weights, fused oneDNN linears, AMX attention, one-pass add + LayerNorm,
    a batch per core: what `semsearch index` does on AMX), the same one batch at a time, semsearch fp32,
-   bf16 without each of those three kernels, and for reference
-   bf16 autocast and onnxruntime fp32/int8; timed in interleaved rounds (best and median), each with its
-   cosine to fp32, plus (in 2.) the top-10 overlap of bf16 passages against fp32 ones.
+   bf16 without each of those three kernels, and for reference bf16 autocast and onnxruntime fp32/int8;
+   timed in interleaved rounds (best and median), each with its cosine to fp32, plus (in 2.) the top-10
+   overlap of bf16 passages against fp32 ones.
    ``--only-encoding`` runs this section alone.
 """
 

@@ -19,20 +19,18 @@ torch is imported by this module: import it only on paths that already use torch
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from embed.ckernels import KernelUnavailable, load_library, missing_cpu_flags
-from embed.switches import switched_off
+from embed.ckernels import load_library, unavailable
+from embed.modswap import agrees, restore
+from embed.switches import turned_off
 
 OPT_OUT = "SEMSEARCH_FUSED_ADD_NORM"
 CHILDREN = {"dense", "dropout", "LayerNorm"}
-TOLERANCE = 1e-2  # relative L2 error allowed between a replacement and the block it replaces, in bfloat16
 PROBE_ROWS = (2, 5)
 
 
@@ -90,7 +88,6 @@ def fused_add_norm(roots: Sequence[torch.nn.Module], enabled: bool | None = None
     undo: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
     if not reason:
         function = load_library().semsearch_add_layer_norm
-        _declare(function)
         with torch.inference_mode():
             for root in roots:
                 for parent in list(root.modules()):
@@ -102,30 +99,12 @@ def fused_add_norm(roots: Sequence[torch.nn.Module], enabled: bool | None = None
     try:
         yield AddNorm(blocks=len(undo), skipped=reason)
     finally:
-        for parent, name, child in reversed(undo):
-            setattr(parent, name, child)
+        restore(undo)
 
 
 def why_not(enabled: bool | None = None) -> str:
     """Why nothing can be fused here ("" when it can); builds the kernels on first use."""
-    if enabled is False:
-        return "turned off"
-    if enabled is None and switched_off(OPT_OUT):
-        return f"turned off ({OPT_OUT}={os.environ[OPT_OUT].strip()})"
-    unfit = missing_cpu_flags()
-    if unfit:
-        return unfit
-    try:
-        load_library()
-    except KernelUnavailable as error:
-        return str(error)
-    return ""
-
-
-def _declare(function: Any) -> None:
-    pointer = ctypes.c_void_p
-    function.argtypes = [pointer] * 4 + [ctypes.c_float, ctypes.c_int64, ctypes.c_int64, pointer]
-    function.restype = ctypes.c_int
+    return turned_off(OPT_OUT, enabled) or unavailable()
 
 
 def _is_output_block(module: torch.nn.Module) -> bool:
@@ -150,4 +129,4 @@ def _agrees(fused: AddNormBlock, block: torch.nn.Module) -> bool:
         got = fused(hidden, residual).float()
     except Exception:  # any failure: keep the original block
         return False
-    return bool(torch.isfinite(got).all()) and float((got - expected).norm()) <= TOLERANCE * float(expected.norm())
+    return agrees(got, expected)

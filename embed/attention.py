@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -31,8 +30,8 @@ from typing import Any
 
 import torch
 
-from embed.ckernels import KernelUnavailable, load_library, missing_cpu_flags
-from embed.switches import switched_off
+from embed.ckernels import KernelUnavailable, load_library, unavailable
+from embed.switches import turned_off
 
 OPT_OUT = "SEMSEARCH_AMX_ATTENTION"
 NAME = "semsearch_amx"  # the attention implementation's name in transformers' registry
@@ -74,11 +73,7 @@ def amx_attention(roots: Sequence[torch.nn.Module], enabled: bool | None = None)
 
 def why_not(enabled: bool | None = None) -> str:
     """Why the kernel cannot be used here ("" when it can); builds and checks it on first use."""
-    if enabled is False:
-        return "turned off"
-    if enabled is None and switched_off(OPT_OUT):
-        return f"turned off ({OPT_OUT}={os.environ[OPT_OUT].strip()})"
-    unfit = missing_cpu_flags(CPU_FLAGS)
+    unfit = turned_off(OPT_OUT, enabled) or unavailable(CPU_FLAGS)
     if unfit:
         return unfit
     try:
@@ -182,11 +177,7 @@ def _switch(roots: Sequence[torch.nn.Module]) -> list[Any]:
 def _attention_function(library: ctypes.CDLL) -> Any:
     if library.semsearch_amx_ready() != 1:
         raise KernelUnavailable("Linux did not grant this process the AMX tile registers")
-    function = library.semsearch_attend
-    i64, pointer = ctypes.c_int64, ctypes.c_void_p
-    function.argtypes = [pointer, i64, i64, i64] * 3 + [i64] * 4 + [pointer, ctypes.c_float, pointer]
-    function.restype = ctypes.c_int
-    return function
+    return library.semsearch_attend
 
 
 def _checked(function: Any) -> Any:

@@ -30,6 +30,12 @@ CFLAGS = ("-O3", "-shared", "-fPIC", "-mavx512f", "-mavx512bw", "-mavx512vl", "-
           "-mfma", "-mamx-tile", "-mamx-bf16")
 BASE_CPU_FLAGS = ("avx512bw", "avx512_bf16")  # every kernel needs these; the AMX one also amx_tile, amx_bf16
 COMPILE_SECONDS = 120
+_P, _I64 = ctypes.c_void_p, ctypes.c_int64
+PROTOTYPES = {  # the C functions' argument and result types, declared once when the library is loaded
+    "semsearch_amx_ready": ([], ctypes.c_int),
+    "semsearch_attend": ([_P, _I64, _I64, _I64] * 3 + [_I64] * 4 + [_P, ctypes.c_float, _P], ctypes.c_int),
+    "semsearch_add_layer_norm": ([_P] * 4 + [ctypes.c_float, _I64, _I64, _P], ctypes.c_int),
+}
 
 _lock = threading.Lock()
 _libraries: dict[str, ctypes.CDLL | KernelUnavailable] = {}  # .so path -> library, or why it cannot be had
@@ -45,6 +51,18 @@ def missing_cpu_flags(needed: tuple[str, ...] = BASE_CPU_FLAGS) -> str:
         return "needs Linux on x86-64"
     missing = [flag for flag in needed if flag not in cpu_flags()]
     return f"this CPU lacks {', '.join(missing)}" if missing else ""
+
+
+def unavailable(needed: tuple[str, ...] = BASE_CPU_FLAGS) -> str:
+    """Why kernels needing the CPU flags ``needed`` cannot run here ("" when they can); builds on first use."""
+    unfit = missing_cpu_flags(needed)
+    if unfit:
+        return unfit
+    try:
+        load_library()
+    except KernelUnavailable as error:
+        return str(error)
+    return ""
 
 
 def load_library(cache_dir: Path | None = None) -> ctypes.CDLL:
@@ -120,6 +138,10 @@ def _build(target: Path) -> Path:
 
 def _load(path: Path) -> ctypes.CDLL:
     try:
-        return ctypes.CDLL(str(path))
+        library = ctypes.CDLL(str(path))
     except OSError as error:
         raise KernelUnavailable(f"could not load {path.name}: {error}") from error
+    for name, (argtypes, restype) in PROTOTYPES.items():
+        function = getattr(library, name)
+        function.argtypes, function.restype = argtypes, restype
+    return library

@@ -251,7 +251,8 @@ def resolve_precision(requested: str | None, device: str = "cpu") -> str:
 
 @dataclass(frozen=True)
 class Bf16Kernels:
-    """What :func:`precision_context` put in place for bfloat16: fused linears and the AMX attention."""
+    """What :func:`precision_context` put in place for bfloat16: fused linears, the AMX attention and the
+    one-pass add + LayerNorm (each record says how much it replaced, or why nothing)."""
 
     fusion: Any  # embed.onednn.Fusion
     attention: Any  # embed.attention.Attention
@@ -268,9 +269,9 @@ def precision_context(
     embed/onednn.py; ``fuse`` None: unless SEMSEARCH_FUSED_LINEARS=0), its attention is the AMX kernel
     (embed/attention.py; ``attention`` None: unless SEMSEARCH_AMX_ATTENTION=0) and its residual adds and
     LayerNorms are one kernel (embed/addnorm.py; ``add_norm`` None: unless SEMSEARCH_FUSED_ADD_NORM=0); it
-    yields what of those took (None in fp32). Token embeddings are cast back to float32, so pooling and L2 normalisation stay
-    float32 and rows keep unit norm. On exit the float32 weights and modules are restored bit for bit, so
-    the fingerprint and the lean export see the original model.
+    yields what of those took (None in fp32). Token embeddings are cast back to float32, so pooling and L2
+    normalisation stay float32 and rows keep unit norm. On exit the float32 weights and modules are
+    restored bit for bit, so the fingerprint and the lean export see the original model.
     """
     modules = [m for m in getattr(encoder, "model", []) if hasattr(m, "auto_model")] if precision == "bf16" else []
     if not modules:  # fp32, no encoder, or nothing to convert (StaticEmbedding)

@@ -7,7 +7,7 @@ can add the bias and apply the GELU inside the product. Measured on all-MiniLM-L
 256 passages of exactly 128 / 256 tokens, fused against plain in 8 interleaved rounds: through semsearch
 (a batch per core) +13% / +18% passages/s (medians of the per-round ratios), a bare forward pass on one
 thread (12 rounds) +28% / +24%; the bias copies alone were 13% of a forward pass. ``python bench/speed.py`` times
-both in the same rounds (row "bf16, linears not fused (before)").
+both in the same rounds (row "bf16 without fused linears").
 
 What: inside :func:`fused_linears`, every bfloat16 CPU ``nn.Linear`` under the given modules is replaced
 by a :class:`FusedLinear` sharing its weight and bias, and a feed-forward block of the form
@@ -25,18 +25,17 @@ imported by this module: import it only on paths that already use torch.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from embed.switches import switched_off
+from embed.modswap import agrees, restore
+from embed.switches import turned_off
 
 OPT_OUT = "SEMSEARCH_FUSED_LINEARS"
 GELU_KINDS = ("none", "tanh")  # torch's names for the exact (erf) GELU and its tanh approximation
-TOLERANCE = 1e-2  # relative L2 error allowed between a replacement and the original, both in bfloat16
 PROBE_SHAPE = (2, 3)  # leading dimensions of the random input each replacement is checked on
 
 
@@ -85,15 +84,14 @@ def fused_linears(roots: Sequence[torch.nn.Module], enabled: bool | None = None)
     try:
         yield fusion
     finally:
-        _restore(undo)
+        restore(undo)
 
 
 def why_not(enabled: bool | None = None) -> str:
     """Why nothing can be fused here ("" when it can)."""
-    if enabled is False:
-        return "turned off"
-    if enabled is None and switched_off(OPT_OUT):
-        return f"turned off ({OPT_OUT}={os.environ[OPT_OUT].strip()})"
+    off = turned_off(OPT_OUT, enabled)
+    if off:
+        return off
     if not torch.backends.mkldnn.is_available():
         return "this torch build has no oneDNN"
     try:
@@ -117,7 +115,7 @@ def _fuse(roots: Sequence[torch.nn.Module], undo: list) -> Fusion:
                         if isinstance(child, torch.nn.Linear) and _bf16_cpu(child):
                             linears += _swap_checked(parent, undo, name=name)
         except Exception as error:  # the op failed outright: keep nothing
-            _restore(undo)
+            restore(undo)
             undo.clear()
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             return Fusion(skipped=f"oneDNN linear failed: {first_line[:200]}")
@@ -142,22 +140,13 @@ def _swap_checked(parent: torch.nn.Module, undo: list, *, name: str = "", gelu: 
     try:
         got = (parent if gelu else getattr(parent, name))(probe).float()
     except Exception:
-        _restore(swaps)
+        restore(swaps)
         raise
-    if not _close(got, expected):
-        _restore(swaps)
+    if not agrees(got, expected):
+        restore(swaps)
         return 0
     undo.extend(swaps)
     return 1
-
-
-def _restore(swaps: list) -> None:
-    for owner, attr, original in reversed(swaps):
-        setattr(owner, attr, original)
-
-
-def _close(got: torch.Tensor, expected: torch.Tensor) -> bool:
-    return bool(torch.isfinite(got).all()) and float((got - expected).norm()) <= TOLERANCE * float(expected.norm())
 
 
 def _gelu_block_kind(module: torch.nn.Module) -> str | None:
