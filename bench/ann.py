@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.ann_data import grow, real_embeddings
-from index.ann import BLAS_MIN_QUERIES, AnnSpec, blas_for_batches, build_ann, choose_spec
-from index.ann_search import DenseIndex, exact_topk_batch
-from index.vectors import NpyRows, NumpyFlat, write_faiss
+from index.ann.spec import BLAS_MIN_QUERIES, AnnSpec, blas_for_batches, build_ann, choose_spec
+from index.ann.search import DenseIndex, exact_topk_batch
+from index.ann.vectors import NpyRows, NumpyFlat, write_faiss
 
 KINDS = ["flat-fp32", "flat-fp16", "flat-sq8", "hnsw-fp32", "hnsw-fp16", "hnsw-sq8", "ivf-fp32", "ivf-fp16", "ivf-sq8"]
 LATENCY_QUERIES, LATENCY_SECONDS, WARMUP = 200, 15.0, 10
@@ -64,7 +64,7 @@ def loaded_rss(index_path: str, spec: dict, vectors_path: str, n: int, queries: 
     """In a fresh process: bytes of resident memory gained by loading the index and answering queries."""
     import faiss
 
-    from index.ann import AnnSpec as Spec
+    from index.ann.spec import AnnSpec as Spec
 
     before = vm_rss()
     spec = Spec.from_manifest(spec)

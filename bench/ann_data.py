@@ -54,7 +54,7 @@ def real_embeddings() -> tuple[np.ndarray, np.ndarray]:
     """(passage vectors, query vectors), float32 L2-normalised, cached after the first run."""
     base_path, query_path = cache_dir() / "scifact_sentences.npy", cache_dir() / "scifact_queries.npy"
     if not (base_path.exists() and query_path.exists()):
-        from embed.encoders import load_encoder
+        from embed.encode.sentence_transformers import load_encoder
 
         encoder = load_encoder(MODEL)
         queries = encoder.encode_queries(scifact_queries(), batch_size=64)

@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from embed.encoders import load_encoder
+    from embed.encode.sentence_transformers import load_encoder
 
     encoder = load_encoder(MODEL)
     texts = passages(SCIFACT, args.passages, encoder)

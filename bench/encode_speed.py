@@ -86,9 +86,9 @@ def encoders_to_compare(encoder, lean_dirs: dict[str, Path]) -> dict:
     """name -> encode(texts); the first is the baseline, the CORE ones are timed in every round."""
     import torch
 
-    from embed.encoders import SentenceTransformerEncoder
-    from embed.export import precision_context
-    from embed.lean import load_lean
+    from embed.encode.sentence_transformers import SentenceTransformerEncoder
+    from embed.lean.export import precision_context
+    from embed.lean.encoder import load_lean
 
     model = encoder.model
     one_at_a_time = SentenceTransformerEncoder(model, encoder.model_id, workers=1)
@@ -148,7 +148,7 @@ def time_rounds(variants: dict, texts: list[str], tokens: int, rounds: int = ROU
 
 def bf16_ranking(encoder, lean, paragraphs, questions) -> float:
     """Top-10 overlap when passages are bf16 and questions fp32 (as semsearch does) vs all fp32."""
-    from embed.export import precision_context
+    from embed.lean.export import precision_context
 
     passages = [text for _, text in paragraphs]
     queries = lean.encode_queries(questions)

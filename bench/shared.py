@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from embed.models import DEFAULT_MODEL
+from embed.encode.models import DEFAULT_MODEL
 
 MODEL = DEFAULT_MODEL  # all-MiniLM-L6-v2: what every benchmark measures
 

@@ -58,8 +58,8 @@ def load_squad() -> tuple[list[tuple[str, str]], list[str]]:
 def build_index(directory: Path, paragraphs, target: int) -> dict:
     """An index of >= target passages (SQuAD paragraphs, copied); reused when already there."""
     from embed.records import Document
-    from index.builder import IndexOptions, index_documents
-    from index.manifest import read_manifest
+    from index.build.builder import IndexOptions, index_documents
+    from index.storage.manifest import read_manifest
 
     if (directory / "manifest.json").is_file():
         manifest = read_manifest(directory)
@@ -79,7 +79,7 @@ def build_index(directory: Path, paragraphs, target: int) -> dict:
 
 def ask_command(index_dir: Path) -> list[str]:
     script = Path(sys.executable).parent / "semsearch"
-    head = [str(script)] if script.is_file() else [sys.executable, "-m", "index.quick"]
+    head = [str(script)] if script.is_file() else [sys.executable, "-m", "index.cli.quick"]
     return [*head, "ask", QUESTION, "--index", str(index_dir), "-k", "5", "--json"]
 
 
@@ -104,7 +104,7 @@ def onnx_twin(index_dir: Path, onnx_dir: Path, target: Path) -> Path:
     """A copy of the index (hard links) whose manifest names an ONNX lean encoder instead of its own."""
     from dataclasses import replace
 
-    from index.manifest import read_manifest, write_manifest
+    from index.storage.manifest import read_manifest, write_manifest
 
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(index_dir, target, copy_function=os.link, ignore=shutil.ignore_patterns("lean"))
@@ -134,7 +134,7 @@ def cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> dict:
 
 
 RUNNER = (
-    "import runpy, sys\nsys.argv = ['semsearch', *sys.argv[1:]]\ntry:\n    runpy.run_module('index.quick', "
+    "import runpy, sys\nsys.argv = ['semsearch', *sys.argv[1:]]\ntry:\n    runpy.run_module('index.cli.quick', "
     "run_name='__main__')\nexcept SystemExit:\n    pass\nprint('HEAVY', [m for m in %r if m in sys.modules], "
     "file=sys.stderr)\n" % (HEAVY,)
 )
@@ -151,7 +151,7 @@ def heavy_imports(index_dir: Path) -> list[str]:
 def import_profile(index_dir: Path, top: int = 9) -> list[tuple[str, float]]:
     """Cumulative import seconds of the top-level packages a lean `ask` imports (python -X importtime)."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "index.quick", *ask_command(index_dir)[-7:]],
+        [sys.executable, "-X", "importtime", "-m", "index.cli.quick", *ask_command(index_dir)[-7:]],
         env=child_env(), capture_output=True, text=True,
     )
     totals: dict[str, float] = {}
@@ -193,7 +193,7 @@ def int8_copy(lean_dir: Path, target: Path) -> Path:
 
 def session_seconds(lean_dir: Path, repeats: int = 5) -> float:
     """Median seconds to load a lean encoder the way `ask` does and encode one question."""
-    from embed.lean import load_lean
+    from embed.lean.encoder import load_lean
 
     times = []
     for _ in range(repeats):
@@ -207,7 +207,7 @@ def session_seconds(lean_dir: Path, repeats: int = 5) -> float:
 
 
 def machine() -> str:
-    from embed.export import cpu_supports_bf16
+    from embed.lean.export import cpu_supports_bf16
 
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     import torch
@@ -242,7 +242,7 @@ def main() -> None:
 
 
 def lean_kind(index_dir: Path) -> str:
-    from index.manifest import read_manifest
+    from index.storage.manifest import read_manifest
 
     record = read_manifest(index_dir).query_encoder or {}
     return f"{record.get('kind')} (min cosine to sentence-transformers at index time {record.get('min_cosine')})"
@@ -250,9 +250,9 @@ def lean_kind(index_dir: Path) -> str:
 
 def lean_variants(index_dir: Path | None, workdir: Path):
     """The full encoder, and the lean folders compared: the index's own (with an index), ONNX fp32 and int8."""
-    from embed.encoders import load_encoder
-    from embed.export import export_lean
-    from index.manifest import read_manifest
+    from embed.encode.sentence_transformers import load_encoder
+    from embed.lean.export import export_lean
+    from index.storage.manifest import read_manifest
 
     encoder = load_encoder(MODEL)
     onnx_dir = workdir / "lean-onnx"
@@ -277,7 +277,7 @@ def report_cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> None:
 
 
 def report_agreement_and_speed(encoder, lean_dirs, paragraphs, questions, count) -> None:
-    from embed.lean import load_lean
+    from embed.lean.encoder import load_lean
 
     sample_q, sample_p = questions[::35][:300], [text for _, text in paragraphs[::2][:600]]
     print(f"\n== agreement with SentenceTransformer fp32 ({len(sample_q)} questions, {len(sample_p)} passages) ==")

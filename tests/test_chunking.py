@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from embed.approx import ApproxCounter, TokenizersCounter
-from embed.chunking import chunk_document, collapse_whitespace
+from embed.text.approx import ApproxCounter, TokenizersCounter
+from embed.text.chunking import chunk_document, collapse_whitespace
 from embed.records import ChunkerSettings, Document
-from embed.segment import split_paragraphs, split_sentences
+from embed.text.segment import split_paragraphs, split_sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 TOKENIZER = Path(__file__).resolve().parents[2] / "shared/models/_incomplete/all-MiniLM-L6-v2/tokenizer.json"

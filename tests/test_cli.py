@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from index.cli import app
+from index.cli.app import app
 from tests.corpus import write_corpus
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.datasets import BenchDataset, DatasetError, limit_queries, load_dataset
+from index.evaluate.datasets import BenchDataset, DatasetError, limit_queries, load_dataset
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

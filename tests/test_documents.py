@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from embed.documents import detect_title, discover_files, display_path, extract_html, load_documents
+from embed.text.documents import detect_title, discover_files, display_path, extract_html, load_documents
 from embed.errors import PathNotFound, UnreadableFile
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embed.encoders import SentenceTransformerEncoder, load_encoder, model_fingerprint, resolve_prompts
+from embed.encode.sentence_transformers import SentenceTransformerEncoder, load_encoder, model_fingerprint, resolve_prompts
 from embed.errors import ModelUnavailable
-from embed.models import DEFAULT_MODEL, is_local_path, model_id_for, resolve_model_name
+from embed.encode.models import DEFAULT_MODEL, is_local_path, model_id_for, resolve_model_name
 from tests import modelkit
 from tests.modelkit import build_static, build_tiny_bert, long_text
 
@@ -298,7 +298,7 @@ def test_local_paths_versus_hub_names(tmp_path: Path):
 
 
 def test_bundled_copy_is_used_only_when_its_hash_matches(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    import embed.models as models
+    import embed.encode.models as models
 
     package = tmp_path / "fake_bundle"
     (package / "model").mkdir(parents=True)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.fusion import FusionConfig, fuse_hits, fuse_rrf, fuse_weighted, parse_fusion
+from index.search.fusion import FusionConfig, fuse_hits, fuse_rrf, fuse_weighted, parse_fusion
 
 
 def test_rrf_hand_computed() -> None:

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from embed.encoders import load_encoder
+from embed.encode.sentence_transformers import load_encoder
 from index import describe_index, index_paths, open_index
 from index.errors import BadQuery, IndexBusy, IndexCorrupt, IndexNotFound, ModelMismatch, NoVectors, UnknownPassage
-from index.layout import writer_lock
-from index.reader import open_reader
+from index.storage.layout import writer_lock
+from index.search.reader import open_reader
 from tests.corpus import write_corpus
 
 
@@ -226,7 +226,7 @@ def test_unreadable_files_are_skipped_and_counted(corpus, tmp_path, tiny_bert_di
 
 
 def test_hybrid_is_rrf_of_dense_and_lexical(built):
-    from index.fusion import fuse_rrf
+    from index.search.fusion import fuse_rrf
 
     directory, _ = built
     with open_index(directory, fusion="rrf:10") as idx:

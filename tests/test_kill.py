@@ -16,7 +16,7 @@ import time
 import pytest
 
 from index import index_paths, open_index
-from index.reader import open_reader
+from index.search.reader import open_reader
 from tests.corpus import write_corpus
 
 CHECKPOINTS = ["db-copied", "encoding", "before-commit", "arrays-written", "before-manifest", "after-manifest"]
@@ -25,7 +25,7 @@ CHECKPOINTS = ["db-copied", "encoding", "before-commit", "arrays-written", "befo
 def start_index(cwd, env_extra: dict[str, str]) -> subprocess.Popen:
     env = {**os.environ, **env_extra}
     return subprocess.Popen(
-        [sys.executable, "-m", "index.cli", "index", "docs", "--index", "idx"],
+        [sys.executable, "-m", "index.cli.app", "index", "docs", "--index", "idx"],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -101,7 +101,7 @@ def test_second_writer_refused_while_first_runs(prepared):
     try:
         wait_for_line(proc, "checkpoint before-manifest")
         second = subprocess.run(
-            [sys.executable, "-m", "index.cli", "index", "docs", "--index", "idx"],
+            [sys.executable, "-m", "index.cli.app", "index", "docs", "--index", "idx"],
             cwd=root, capture_output=True, text=True, timeout=120,
         )
         assert second.returncode == 1

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embed.encoders import load_encoder
-from embed.export import cpu_supports_bf16, export_lean, precision_context, resolve_precision
-from embed.lean import LeanUnavailable, load_lean
-from index.builder import IndexOptions, build_index
+from embed.encode.sentence_transformers import load_encoder
+from embed.encode.precision import cpu_supports_bf16, resolve_precision
+from embed.lean.export import export_lean
+from embed.lean.encoder import LeanUnavailable, load_lean
+from index.build.builder import IndexOptions, build_index
 from index.errors import BadQuery
-from index.manifest import read_manifest
-from index.query_encoder import ENCODER_ENV, choose_encoder
+from index.storage.manifest import read_manifest
+from index.search.query_encoder import ENCODER_ENV, choose_encoder
 from tests.corpus import write_corpus
 from tests.modelkit import long_text
 
@@ -224,14 +225,14 @@ def test_static_index_records_static_kind(tmp_path, static_model_dir):
 
 
 def test_export_failure_is_a_note_not_an_error(tmp_path, tiny_bert_dir, monkeypatch):
-    import embed.export
-    import index.query_encoder
+    import embed.lean.export
+    import index.search.query_encoder
 
     def broken(encoder, target):
         raise LeanUnavailable(encoder.model_id, "export failed (simulated)")
 
-    monkeypatch.setattr(embed.export, "export_lean", broken)
-    monkeypatch.setattr(index.query_encoder, "_EXPORTED", {})
+    monkeypatch.setattr(embed.lean.export, "export_lean", broken)
+    monkeypatch.setattr(index.search.query_encoder, "_EXPORTED", {})
     write_corpus(tmp_path / "docs")
     report = build_index([tmp_path / "docs"], tmp_path / "idx", IndexOptions(model=str(tiny_bert_dir)))
     assert report.vectors == report.passages > 0
@@ -247,7 +248,7 @@ RUNNER = """
 import json, runpy, sys
 sys.argv = ["semsearch", *sys.argv[1:]]
 try:
-    runpy.run_module("index.quick", run_name="__main__")  # the console script's entry point
+    runpy.run_module("index.cli.quick", run_name="__main__")  # the console script's entry point
 except SystemExit as exc:
     code = exc.code
 print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)
@@ -318,30 +319,12 @@ def test_cpu_flags_decide_auto_precision(tmp_path, monkeypatch):
     assert not cpu_supports_bf16(cpuinfo) and not cpu_supports_bf16(tmp_path / "missing")
     assert resolve_precision("fp32") == "fp32" and resolve_precision("BF16") == "bf16"
     assert resolve_precision("auto", "cuda:0") == "fp32"
-    import embed.export
+    import embed.encode.precision
 
-    monkeypatch.setattr(embed.export, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(embed.encode.precision, "cpu_supports_bf16", lambda: True)
     assert resolve_precision(None) == "bf16"
     with pytest.raises(ValueError, match="unknown precision"):
         resolve_precision("fp8")
-
-
-def test_bf16_agrees_with_fp32_and_restores_the_weights(tiny_bert_dir):
-    import torch
-
-    encoder = load_encoder(str(tiny_bert_dir))
-    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
-    full = encoder.encode_documents(TEXTS)
-    with precision_context(encoder, "bf16"):
-        assert encoder.model[0].auto_model.dtype == torch.bfloat16
-        half = encoder.encode_documents(TEXTS)
-    assert half.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-5)  # pooling/normalising stayed fp32
-    assert np.all(cosines(full, half) >= 0.99) and not np.array_equal(full, half)
-    after = encoder.model.state_dict()
-    assert all(after[k].dtype == v.dtype and torch.equal(after[k], v) for k, v in before.items())
-    assert encoder.fingerprint == load_encoder(str(tiny_bert_dir)).fingerprint
-    np.testing.assert_array_equal(encoder.encode_documents(TEXTS), full)
 
 
 def test_precision_option_is_recorded(tmp_path, tiny_bert_dir):
@@ -355,7 +338,7 @@ def test_precision_option_is_recorded(tmp_path, tiny_bert_dir):
 def test_cli_precision_option(tmp_path, tiny_bert_dir, monkeypatch):
     from typer.testing import CliRunner
 
-    from index.cli import app
+    from index.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     write_corpus(tmp_path / "docs")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from index.datasets import load_dataset
-from index.metrics import MetricsUnavailable, evaluate, recall_curve
-from index.report import PlotUnavailable, latency_summary, plot_recall, write_trec_run
+from index.evaluate.datasets import load_dataset
+from index.evaluate.metrics import MetricsUnavailable, evaluate, recall_curve
+from index.evaluate.report import PlotUnavailable, latency_summary, plot_recall, write_trec_run
 
 KEYS = ["ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10", "map@100"]
 

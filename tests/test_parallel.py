@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from embed.parallel import map_batches
+from embed.encode.parallel import map_batches
 
 TEXTS = [f"passage number {i} about " + "rivers and mountains " * (i % 7) for i in range(23)]
 
@@ -103,7 +103,7 @@ def test_stopping_early_cancels_the_rest():
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_encoder_rows_match_one_batch_at_a_time(tiny_bert_dir, workers: int):
-    from embed.encoders import SentenceTransformerEncoder, load_encoder
+    from embed.encode.sentence_transformers import SentenceTransformerEncoder, load_encoder
 
     serial = load_encoder(str(tiny_bert_dir))
     serial.workers = 1
@@ -112,16 +112,3 @@ def test_encoder_rows_match_one_batch_at_a_time(tiny_bert_dir, workers: int):
     rows = parallel.encode_documents(TEXTS, batch_size=4, progress=lambda d, t: calls.append((d, t)))
     np.testing.assert_allclose(rows, serial.encode_documents(TEXTS, batch_size=4), atol=1e-5)
     assert calls == [(min(n, 23), 23) for n in range(4, 27, 4)]
-
-
-def test_bf16_rows_agree_with_fp32_when_batches_run_side_by_side(tiny_bert_dir):
-    from embed.encoders import load_encoder
-    from embed.export import precision_context
-
-    encoder = load_encoder(str(tiny_bert_dir))
-    encoder.workers = 2
-    full = encoder.encode_documents(TEXTS, batch_size=4)
-    with precision_context(encoder, "bf16"):
-        half = encoder.encode_documents(TEXTS, batch_size=4)
-    assert np.min(np.sum(full * half, axis=1)) > 0.99
-    np.testing.assert_allclose(encoder.encode_documents(TEXTS, batch_size=4), full, atol=1e-6)  # fp32 back

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import index.present
-from index.cli import app
-from index.present import Request, format_hits, styler
-from index.quick import parse
+import index.cli.present
+from index.cli.app import app
+from index.cli.present import Request, format_hits, styler
+from index.cli.quick import parse
 
 runner = CliRunner()
 
@@ -57,7 +57,7 @@ DEFER = [  # typer's job: help, usage errors, options the quick parser does not 
 def captured(monkeypatch):
     """What typer's commands hand to present.answer (nothing is searched)."""
     seen: list[Request] = []
-    monkeypatch.setattr(index.present, "answer", lambda request: seen.append(request) or 0)
+    monkeypatch.setattr(index.cli.present, "answer", lambda request: seen.append(request) or 0)
     return seen
 
 
@@ -128,7 +128,7 @@ class KeywordEncoder:
 
 
 def test_dense_highlights_pick_the_closest_sentence_of_each_hit():
-    from index.highlight import best_sentences_dense
+    from index.search.highlight import best_sentences_dense
 
     texts = {"a": "A book fell. The river rose after the rain.", "b": "Only one sentence about a fox."}
     encoder = KeywordEncoder()

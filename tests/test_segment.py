@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embed.segment import split_paragraphs, split_sentences
+from embed.text.segment import split_paragraphs, split_sentences
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED_000 = (SEEDS / "000_13394d5934e0f254.txt").read_text(encoding="utf-8")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from embed.tune import TrainingPair, TuneError, TuneSettings, no_duplicate_batches, tune_static
-from embed.wordpiece import TokenizerUnavailable, load_tokenizer, train_wordpiece
-from index.cli import app
-from index.datasets import DatasetError
-from index.tune_data import load_training_pairs
+from embed.train.static import TrainingPair, TuneError, TuneSettings, no_duplicate_batches, tune_static
+from embed.train.wordpiece import TokenizerUnavailable, load_tokenizer, train_wordpiece
+from index.cli.app import app
+from index.evaluate.datasets import DatasetError
+from index.evaluate.tune_data import load_training_pairs
 from tests.corpus import write_corpus
 from tests.modelkit import MINILM_DIR, long_text
 
@@ -171,7 +171,7 @@ def test_cli_tune_saves_a_model_that_loads_and_indexes(tmp_path, monkeypatch):
 
 
 def test_cli_tune_beir_and_eval(tmp_path):
-    pytest.importorskip("index.bench")
+    pytest.importorskip("index.evaluate.bench")
     beir = write_beir(tmp_path / "beir")
     out = tmp_path / "model"
     args = ["tune", str(beir), "--out", str(out), "--dim", "16", "--epochs", "1", "--batch-size", "8"]
@@ -255,7 +255,7 @@ def test_out_dir_that_is_not_a_model_is_refused(tmp_path):
 
 
 def test_hub_id_tokenizer_follows_the_offline_rules(tmp_path, monkeypatch, no_bundled_models, tiny_bert_dir):
-    import embed.models
+    import embed.encode.models
     from embed.errors import ModelUnavailable
 
     for var in ("SENTENCE_TRANSFORMERS_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
@@ -264,13 +264,13 @@ def test_hub_id_tokenizer_follows_the_offline_rules(tmp_path, monkeypatch, no_bu
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailable, match="not in the local Hugging Face cache and HF_HUB_OFFLINE is set"):
         load_tokenizer("someone/not-cached-anywhere")
-    real = embed.models.load_sentence_transformer
+    real = embed.encode.models.load_sentence_transformer
     loaded = []
     def fake_load(spec, device=None):
         loaded.append(spec)
         return real(str(tiny_bert_dir))
 
-    monkeypatch.setattr(embed.models, "load_sentence_transformer", fake_load)
+    monkeypatch.setattr(embed.encode.models, "load_sentence_transformer", fake_load)
     tokenizer = load_tokenizer("someone/cached-model")
     assert loaded == ["someone/cached-model"] and tokenizer.truncation is None
     assert tokenizer.get_vocab_size() == load_tokenizer(str(tiny_bert_dir)).get_vocab_size()

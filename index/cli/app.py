@@ -1,0 +1,170 @@
+"""The `semsearch` command: parses, calls the library, formats. Nothing else in semsearch prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from embed.errors import EmbedError
+from index.errors import SemsearchError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Local semantic search over your articles: index paragraphs, ask questions, find related passages.",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+IndexDir = typer.Option(
+    None, "--index", envvar="SEMSEARCH_INDEX", help="Index directory [default: ./.semsearch]", show_default=False
+)
+JsonFlag = typer.Option(False, "--json", help="Print one JSON object instead of text.")
+FusionOpt = typer.Option(
+    None, "--fusion", help="Hybrid fusion: rrf, rrf:K (reciprocal rank, constant K) or weighted:W (dense weight W) [default: rrf:10]"
+)
+TopK = typer.Option(5, "-k", "--top", min=1, help="How many passages to return.")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors():
+    """Library errors become one line on stderr and exit 1; never a traceback."""
+    try:
+        yield
+    except (SemsearchError, EmbedError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted; the index is as it was before this run")
+        raise typer.Exit(130) from None
+
+
+def print_json(payload: dict) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+@app.command("index")
+def index_cmd(
+    paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .jsonl), searched recursively."),
+    index_dir: Optional[Path] = IndexDir,
+    model: Optional[str] = typer.Option(
+        None, "--model", envvar="SEMSEARCH_MODEL", show_default=False,
+        help="Hub id or local directory of a sentence-transformers model "
+        "[default: the index's own model, else sentence-transformers/all-MiniLM-L6-v2]",
+    ),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Start the index over (e.g. with another model)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for another running `index` instead of refusing."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Passages per encoding batch."),
+    index_type: str = typer.Option(
+        "auto", "--index-type", help="auto | flat | hnsw | ivf (auto: exact flat up to 50,000 passages, then "
+        "IVF; the index keeps a type you name)."
+    ),
+    vectors: str = typer.Option(
+        "auto", "--vectors", help="auto | fp32 | fp16 | sq8: codes the vector index keeps (compact ones are "
+        "re-scored exactly; auto: fp32 for flat, sq8 for hnsw/ivf)."
+    ),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto | fp32 | bf16: how passages are encoded (auto: bf16 on CPUs with "
+        "AMX or AVX-512 BF16, else fp32)."
+    ),
+    as_json: bool = JsonFlag,
+) -> None:
+    """Index (or update) the passages of PATHS; only changed passages are re-embedded."""
+    from index.api import index_paths
+    from index.cli.progress import phase_progress
+
+    with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
+        report = index_paths(
+            paths, index_dir, model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, precision=precision,
+            index_type=index_type, vectors=vectors, progress=progress,
+        )
+    for skipped in report.skipped:
+        err.print(f"[yellow]warning:[/] skipped {escape(skipped.path)}: {escape(skipped.reason)}")
+    if report.model_notice:
+        err.print(f"[yellow]notice:[/] stored passages and the lexical index only. {escape(report.model_notice)}")
+    if report.query_encoder_notice:
+        err.print(f"[yellow]notice:[/] {escape(report.query_encoder_notice)}")
+    if as_json:
+        print_json(report.to_dict())
+        return
+    from index.cli.format import format_index_report
+
+    out.print(format_index_report(report))
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="A question in plain language."),
+    k: int = TopK,
+    mode: str = typer.Option("auto", "--mode", help="auto | hybrid | dense | lexical (auto: hybrid when vectors exist)."),
+    fusion: Optional[str] = FusionOpt,
+    index_dir: Optional[Path] = IndexDir,
+    as_json: bool = JsonFlag,
+) -> None:
+    """Return the passages closest in meaning to QUESTION."""
+    from index.cli import present  # plain command lines come here without typer: see index/cli/quick.py
+
+    request = present.Request("ask", query=question, k=k, mode=mode, fusion=fusion, index_dir=index_dir, as_json=as_json)
+    raise typer.Exit(present.answer(request))
+
+
+@app.command()
+def related(
+    passage_id: Optional[str] = typer.Argument(None, help="A passage id such as seeds/a.txt#3."),
+    text: Optional[str] = typer.Option(None, "--text", help="Find passages related to this text instead."),
+    k: int = TopK,
+    other_articles: bool = typer.Option(False, "--other-articles", help="Only passages of other documents."),
+    mode: str = typer.Option("auto", "--mode", help="auto | hybrid | dense | lexical (auto: dense for a passage id, hybrid for --text)."),
+    fusion: Optional[str] = FusionOpt,
+    index_dir: Optional[Path] = IndexDir,
+    as_json: bool = JsonFlag,
+) -> None:
+    """Return the passages nearest to a passage of the index (never the passage itself), or to --text."""
+    from index.cli import present
+
+    if (passage_id is None) == (text is None):
+        err.print("error: give a PASSAGE_ID or --text \"...\" (exactly one)")
+        raise typer.Exit(2)
+    request = present.Request(
+        "related", passage_id=passage_id, text=text, k=k, mode=mode, fusion=fusion, index_dir=index_dir,
+        as_json=as_json, other_articles=other_articles,
+    )
+    raise typer.Exit(present.answer(request))
+
+
+@app.command()
+def info(index_dir: Optional[Path] = IndexDir, as_json: bool = JsonFlag) -> None:
+    """Show what an index holds: model, counts, size, dates."""
+    from index.api import describe_index
+
+    with friendly_errors():
+        details = describe_index(index_dir)
+    if as_json:
+        print_json(details.to_dict())
+        return
+    from index.cli.format import format_info
+
+    out.print(format_info(details))
+
+
+from index.cli.bench_cmd import bench; app.command()(bench)  # noqa: E402,E702 - `semsearch bench`
+from index.cli.tune_cmd import tune; app.command()(tune)  # noqa: E402,E702 - `semsearch tune`
+
+
+def main() -> None:  # typer's entry point (the console script is index.cli.quick:main)
+    app(prog_name="semsearch")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

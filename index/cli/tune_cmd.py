@@ -1,0 +1,220 @@
+"""The `semsearch tune` command: train a StaticEmbedding model on (query, passage) pairs and save it.
+
+Library work lives in ``embed.train.static`` (training, saving), ``embed.train.wordpiece`` (tokenizers) and
+``index.evaluate.tune_data`` (reading the pairs); this module parses options, draws the progress bar, prints the
+summary and writes the model card (README.md) that records data, settings and scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+def tune(
+    train: list[Path] = typer.Argument(
+        ..., help="Training data: BEIR directories (their train qrels), SQuAD v1.1 .json files, .jsonl files of "
+        '{"query": ..., "passage": ...} lines; combined.'
+    ),
+    out_dir: Path = typer.Option(..., "--out", help="Directory for the model (new, empty, or an earlier model)."),
+    tokenizer: Optional[str] = typer.Option(
+        None, "--tokenizer", show_default=False,
+        help="tokenizer.json, model directory or hub id [default: train a WordPiece vocabulary on the training texts]",
+    ),
+    dim: int = typer.Option(256, "--dim", min=1, help="Embedding dimensions."),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="Passes over the training pairs."),
+    batch_size: int = typer.Option(512, "--batch-size", min=2, help="Pairs per batch (the in-batch negatives)."),
+    lr: float = typer.Option(0.1, "--lr", min=0.0, help="Adam learning rate (decays linearly to 0)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed, data and settings give the same model."),
+    matryoshka: Optional[str] = typer.Option(
+        None, "--matryoshka", help="Also train these smaller dims, e.g. 128,64 (MatryoshkaLoss).", show_default=False
+    ),
+    split: Optional[str] = typer.Option(
+        None, "--split", show_default=False,
+        help="BEIR qrels split to train on [default: train; 'test', which `bench` scores, only when named]",
+    ),
+    eval_dataset: Optional[Path] = typer.Option(
+        None, "--eval", help="Afterwards run `semsearch bench` on this dataset with the new model.", show_default=False
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    """Train a fast StaticEmbedding model (MultipleNegativesRankingLoss) on TRAIN pairs; save it to --out."""
+    from embed.train.static import TuneSettings, check_out_dir, save_tuned, tune_static
+    from index.cli.app import err, fail, friendly_errors, out, print_json
+    from index.evaluate.datasets import DatasetError
+    from index.evaluate.metrics import MetricsUnavailable
+    from index.evaluate.tune_data import load_training_pairs
+
+    started = time.perf_counter()
+    settings = TuneSettings(
+        dim=dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, matryoshka=parse_dims(matryoshka)
+    )
+    try:
+        with friendly_errors():
+            settings.check()
+            target = check_out_dir(out_dir)
+            data = load_training_pairs(train, split)
+            for warning in data.warnings:
+                err.print(f"[yellow]warning:[/] {escape(warning)}")
+            tok, tok_text = pick_tokenizer(tokenizer, data.pairs)
+            with loss_bar(enabled=not as_json) as progress:
+                model, report = tune_static(data.pairs, tok, settings, progress)
+            card = CardInput(report, tok_text, data, [], list(data.warnings))
+            save_tuned(model, target, render_card(card))
+            if eval_dataset is not None:
+                card.bench = run_eval(eval_dataset, target, as_json)
+                card.notes += eval_notes(eval_dataset, data)
+                Path(target, "README.md").write_text(render_card(card), encoding="utf-8")
+    except (DatasetError, MetricsUnavailable) as exc:
+        fail(str(exc))
+    card.total_seconds = time.perf_counter() - started
+    if as_json:
+        print_json(summary_dict(card, target))
+        return
+    for line in summary_lines(card, target):
+        out.print(line)
+
+
+def parse_dims(text: str | None) -> tuple[int, ...]:
+    if not text or not text.strip():
+        return ()
+    try:
+        dims = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers such as 256,128,64, not '{text}'") from None
+    return tuple(sorted(set(dims), reverse=True))
+
+
+def pick_tokenizer(spec: str | None, pairs):
+    """(tokenizer, how it was obtained): --tokenizer, else WordPiece trained on the pairs' texts."""
+    from embed.train.wordpiece import load_tokenizer, train_wordpiece
+
+    if spec:
+        return load_tokenizer(spec), f"`{spec}`"
+    texts = list(dict.fromkeys(text for pair in pairs for text in (pair.query, pair.passage)))
+    return train_wordpiece(texts), f"WordPiece trained on the {len(texts):,} training texts"
+
+
+@contextmanager
+def loss_bar(enabled: bool) -> Iterator:
+    """A rich progress bar over training steps showing the running loss (on stderr, terminals only)."""
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
+
+    from index.cli.app import err
+
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err,
+    )
+    task = bar.add_task("Tokenizing, held-out recall", total=None, loss="-")
+
+    def update(step: int, total: int, loss: float) -> None:
+        bar.update(task, description="Training", completed=step, total=total, loss=f"{loss:.4f}")
+
+    with bar:
+        yield update
+
+
+def run_eval(dataset: Path, model_dir: Path, as_json: bool) -> list[tuple[str, dict]]:
+    """`semsearch bench` rows (label, metrics) of ``dataset`` with the new model."""
+    from index.evaluate.bench import BenchOptions, run_bench
+    from index.cli.app import err
+    from index.cli.progress import phase_progress
+
+    with phase_progress(err, enabled=not as_json) as progress:
+        report = run_bench(dataset, BenchOptions(mode="all", model=str(model_dir)), progress)
+    label = f"{report.dataset} ({report.split}, {report.queries:,} queries)"
+    return [(f"{label}: {row.label}", dict(row.metrics)) for row in report.results if row.available]
+
+
+def eval_notes(dataset: Path, data) -> list[str]:
+    trained_on = {Path(source.path).resolve() for source in data.sources if source.split in (None, "test")}
+    if Path(dataset).resolve() in trained_on:
+        return [f"the benchmark on {dataset} scores queries the model was trained on: not a fair test"]
+    return []
+
+
+class CardInput:
+    """Everything the model card and the summary report."""
+
+    def __init__(self, report, tokenizer: str, data, bench: list, notes: list[str]) -> None:
+        self.report, self.tokenizer, self.data, self.bench, self.notes = report, tokenizer, data, bench, notes
+        self.total_seconds = 0.0  # the whole command: reading, tokenizing, training, saving, --eval
+
+
+def render_card(card: CardInput) -> str:
+    r, s = card.report, card.report.settings
+    dims = f"; Matryoshka dims {', '.join(map(str, s.loss_dims()))}" if s.matryoshka else ""
+    lines = [
+        "# Static embedding model tuned with `semsearch tune`", "",
+        "A sentence-transformers model: StaticEmbedding (the mean of per-token vectors) -> Normalize. Load it "
+        'with `SentenceTransformer("<this directory>")`, or index with `semsearch index --model <this directory> '
+        "PATH...`.", "", "## Training data", "", "| source | pairs |", "|---|---|",
+        *[f"| {_cell(src.describe())} | {len(src.pairs):,} |" for src in card.data.sources], "",
+        f"{r.pairs:,} distinct pairs: {r.train_pairs:,} trained on; the pairs of {r.heldout_queries:,} held-out "
+        "queries were kept out.", "", "## Settings", "",
+        f"- tokenizer: {card.tokenizer} ({r.vocab_size:,} tokens, truncation off)",
+        f"- dimensions: {s.dim}{dims}",
+        f"- loss: MultipleNegativesRankingLoss (scale {s.scale:g}; in-batch negatives, no text twice in a batch)"
+        + (" inside MatryoshkaLoss" if s.matryoshka else ""),
+        f"- epochs {s.epochs}, batch size {s.batch_size}, Adam lr {s.lr:g} decaying linearly to 0, seed {s.seed}",
+        f"- initial token vectors: N(0, {s.init_std:g}), seeded", "", "## Results", "",
+        f"- training: {r.steps:,} steps in {r.seconds:.1f} s ({r.pairs_per_s:,.0f} pairs/s), final loss "
+        f"{r.final_loss:.4f}",
+        f"- held-out Recall@10: {heldout_text(r)}",
+    ]
+    if card.bench:
+        lines += ["", "## Benchmark (`semsearch bench`)", ""]
+        lines += ["| run | nDCG@10 | Recall@10 | Recall@100 |", "|---|---|---|---|"]
+        lines += [
+            f"| {_cell(label)} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} |"
+            for label, m in card.bench
+        ]
+    if card.notes:
+        lines += ["", "## Notes", "", *[f"- {note}" for note in card.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def heldout_text(r) -> str:
+    if r.recall_before is None or r.recall_after is None:
+        return "not measured (too few queries for a held-out slice)"
+    return (
+        f"{r.recall_before:.3f} before training, {r.recall_after:.3f} after ({r.heldout_queries:,} queries "
+        f"ranked against {r.candidates:,} passages)"
+    )
+
+
+def summary_lines(card: CardInput, target: Path) -> list[str]:
+    r = card.report
+    lines = [
+        f"trained on {r.train_pairs:,} pairs x {r.settings.epochs} epochs in {r.seconds:.1f} s "
+        f"({r.pairs_per_s:,.0f} pairs/s), final loss {r.final_loss:.4f}",
+        f"held-out Recall@10: {escape(heldout_text(r))}",
+    ]
+    lines += [f"bench {escape(label)}: nDCG@10 {m['ndcg@10']:.4f}" for label, m in card.bench]
+    return lines + [f"saved to {escape(str(target))} ({card.total_seconds:.1f} s in all)"]
+
+
+def summary_dict(card: CardInput, target: Path) -> dict:
+    from dataclasses import asdict
+
+    sources = [{"path": s.path, "kind": s.kind, "split": s.split, "pairs": len(s.pairs)} for s in card.data.sources]
+    return {
+        "model": str(target), "tokenizer": card.tokenizer, "sources": sources, **asdict(card.report),
+        "total_seconds": round(card.total_seconds, 3),
+        "bench": [{"run": label, "metrics": m} for label, m in card.bench], "notes": card.notes,
+    }
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,232 @@
+"""Ranked hits for a question (`ask`) or for a passage (`related`), dense or lexical."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embed.errors import ModelUnavailable
+from index.search.fusion import FusionConfig, fuse_hits, parse_fusion
+from index.errors import BadQuery, NoVectors, UnknownPassage
+from index.search.reader import IndexReader, open_reader
+from index.storage.store import StoredPassage
+from index.ann.vectors import search_faiss
+
+DEFAULT_FUSION = parse_fusion("rrf:10")
+MODES = ("auto", "hybrid", "dense", "lexical")
+CANDIDATES = 100  # depth of each ranking fed to hybrid fusion
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    id: str
+    score: float
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("rank", "id", "score", "source", "title", "text")}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {"query": self.query, "mode": self.mode, "hits": [h.to_dict() for h in self.hits]}
+        if self.notices:
+            out["notices"] = list(self.notices)
+        return out
+
+
+class Searcher:
+    """Answers questions from one opened index; loads the query encoder only when needed."""
+
+    def __init__(
+        self,
+        reader: IndexReader,
+        encoder_loader: Callable[[str], object] | None = None,
+        fusion: FusionConfig | None = None,
+    ) -> None:
+        self.reader = reader
+        self.fusion = fusion or DEFAULT_FUSION
+        self._encoder = None
+        self._load = encoder_loader
+        self._last_query: tuple[str, np.ndarray] | None = None
+
+    @classmethod
+    def open(cls, directory: str | Path, fusion: str | None = None) -> Searcher:
+        try:
+            config = parse_fusion(fusion) if fusion else None
+        except ValueError as exc:
+            raise BadQuery(str(exc)) from None
+        return cls(open_reader(Path(directory)), fusion=config)
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def encoder(self):
+        """The query encoder: the index's lean one (no torch) when it loads, else sentence-transformers.
+
+        Why the slower path was taken, if it was, is left in ``encoder_note`` (one line for the user).
+        """
+        if self._encoder is None and self._load is not None:  # an injected loader is used as given
+            self._encoder, self.encoder_note = self._load(self.reader.manifest.model.id), None
+        elif self._encoder is None:
+            from index.search.query_encoder import choose_encoder
+
+            self._encoder, self.encoder_note = choose_encoder(self.reader.directory, self.reader.manifest)
+        return self._encoder
+
+    def query_vector(self, question: str) -> np.ndarray:
+        """The question's embedding; the last one is kept (terminal highlighting asks for it again)."""
+        if self._last_query is None or self._last_query[0] != question:
+            self._last_query = (question, self.encoder.encode_queries([question])[0])
+        return self._last_query[1]
+
+    def ask(self, question: str, k: int = 5, mode: str = "auto") -> SearchResult:
+        question = question.strip()
+        if not question:
+            raise BadQuery("the question is empty; ask something, e.g. semsearch ask \"who visited Tehran?\"")
+        check_k(k)
+        chosen, notices = self.resolve_mode(mode)
+        if chosen in ("dense", "hybrid"):
+            try:
+                vector = self.query_vector(question)
+            except ModelUnavailable as exc:
+                if mode != "auto":
+                    raise
+                notices.append(f"answering lexically: {exc}")
+                chosen = "lexical"
+        if chosen == "lexical":
+            pairs = self.reader.store.lexical_search(question, k)
+        elif chosen == "dense":
+            pairs = self.dense_pairs(vector, k)
+        else:
+            pairs = self.hybrid_pairs(question, vector, k)
+        return SearchResult(question, chosen, self.hits(pairs), notices)
+
+    def hybrid_pairs(self, text: str, vector: np.ndarray, k: int, exclude=lambda pk: False) -> list[tuple[int, float]]:
+        """Fuse the dense and lexical rankings (each CANDIDATES deep) with the configured fusion."""
+        depth = max(k, CANDIDATES)
+        dense = dict(self.dense_pairs(vector, depth, exclude))
+        lexical = {pk: s for pk, s in self.reader.store.lexical_search(text, depth) if not exclude(pk)}
+        return fuse_hits(self.fusion, dense, lexical)[:k]
+
+    def resolve_mode(self, mode: str) -> tuple[str, list[str]]:
+        """The mode to run ("auto": hybrid when vectors exist, else lexical) and notices for the user."""
+        if mode not in MODES:
+            raise BadQuery(f"unknown mode '{mode}'; choose one of {', '.join(MODES)}")
+        if mode == "lexical":
+            return mode, []
+        counts = self.reader.manifest.counts
+        if not self.reader.has_vectors:
+            if mode in ("dense", "hybrid"):
+                raise NoVectors(no_vectors_message(self.reader, mode))
+            return "lexical", ["this index has no vectors yet, so this answer is lexical (BM25). " + fixes(self.reader)]
+        notices = []
+        if counts.vectors < counts.passages:
+            missing = counts.passages - counts.vectors
+            notices.append(f"{missing} of {counts.passages} passages have no vectors yet. " + fixes(self.reader))
+        return ("hybrid" if mode == "auto" else mode), notices
+
+    def dense_pairs(self, vector: np.ndarray, k: int, exclude=lambda pk: False) -> list[tuple[int, float]]:
+        """Top-k (pk, score) by inner product, skipping excluded pks; searches deeper until k are found."""
+        index = self.reader.faiss_index
+        depth = k
+        while True:
+            scores, pks = search_faiss(index, vector[None, :], depth + 1)
+            pairs = [(int(p), float(s)) for p, s in zip(pks[0], scores[0]) if p >= 0 and not exclude(int(p))]
+            if len(pairs) >= k or depth + 1 >= index.ntotal:
+                return pairs[:k]
+            depth *= 4
+
+    def hits(self, pairs: list[tuple[int, float]]) -> list[Hit]:
+        found = self.reader.store.passages_by_pk(pk for pk, _ in pairs)
+        return [to_hit(rank, found[pk], score) for rank, (pk, score) in enumerate(pairs, 1) if pk in found]
+
+    def related(
+        self,
+        passage_id: str | None = None,
+        *,
+        text: str | None = None,
+        k: int = 5,
+        other_articles: bool = False,
+        mode: str = "auto",
+    ) -> SearchResult:
+        """Nearest passages to a stored passage (never itself) or to a text; auto = dense / hybrid for text."""
+        check_k(k)
+        if (passage_id is None) == (text is None):
+            raise BadQuery("give either a PASSAGE_ID or --text \"...\" (not both)")
+        anchor = self.anchor(passage_id) if passage_id is not None else None
+        query_text = anchor.passage.text if anchor else str(text).strip()
+        if not query_text:
+            raise BadQuery("the text is empty; pass the paragraph to match with --text \"...\"")
+        excluded = {anchor.pk} if anchor else set()
+        if anchor and other_articles:
+            excluded |= self.reader.store.pks_of(anchor.passage.source)
+        exclude = excluded.__contains__
+        chosen, notices = self.resolve_mode(mode)
+        if mode == "auto" and anchor is not None and chosen == "hybrid":
+            chosen = "dense"
+        if chosen == "lexical":
+            pairs = [p for p in self.reader.store.lexical_search(query_text, len(excluded) + k) if not exclude(p[0])]
+        else:
+            vector = self.anchor_vector(anchor) if anchor else self.encoder.encode_documents([query_text])[0]
+            if chosen == "dense":
+                pairs = self.dense_pairs(vector, k, exclude)
+            else:
+                pairs = self.hybrid_pairs(query_text, vector, k, exclude)
+        return SearchResult(passage_id or query_text, chosen, self.hits(pairs[:k]), notices)
+
+    def anchor(self, passage_id: str) -> StoredPassage:
+        stored = self.reader.store.passage_by_id(passage_id)
+        if stored is None:
+            near = self.reader.store.similar_ids(passage_id)
+            raise UnknownPassage(passage_id, near[0] if near else None)
+        return stored
+
+    def anchor_vector(self, anchor: StoredPassage) -> np.ndarray:
+        try:
+            return self.reader.faiss_index.reconstruct(anchor.pk)
+        except RuntimeError:  # no vector stored for it yet: embed its text now
+            return self.encoder.encode_documents([anchor.passage.text])[0]
+
+
+def to_hit(rank: int, stored: StoredPassage, score: float) -> Hit:
+    p = stored.passage
+    return Hit(rank, p.id, round(float(score), 6), p.source, p.title, p.text, p.start, p.end)
+
+
+def check_k(k: int) -> None:
+    if k < 1:
+        raise BadQuery(f"-k must be at least 1 (got {k})")
+
+
+def fixes(reader: IndexReader) -> str:
+    model = reader.manifest.model.id
+    return (
+        f"To add vectors, make the model '{model}' loadable (connect once so it is cached, or point HF_HOME "
+        f"at a cache that has it) and run `semsearch index` again, or rebuild with --model /local/dir --rebuild"
+    )
+
+
+def no_vectors_message(reader: IndexReader, mode: str) -> str:
+    return f"--mode {mode} needs vectors, and this index has none. {fixes(reader)}; or use --mode lexical"
