@@ -1,9 +1,17 @@
-"""Typed errors raised by the embed package. Only the CLI turns them into messages and exit codes."""
+"""Typed errors raised by the embed package, and semsearch's one root error type.
+
+Every error semsearch raises on purpose derives from ``SemsearchError`` (embed's via ``EmbedError``,
+index's via index/errors.py); only the CLI and servers turn it into a message (index/cli/messages.py).
+"""
 
 from __future__ import annotations
 
 
-class EmbedError(Exception):
+class SemsearchError(Exception):
+    """Root of every error semsearch raises on purpose; its text is one line that says what to do next."""
+
+
+class EmbedError(SemsearchError):
     """Base class for every error the embed package raises on purpose."""
 
 

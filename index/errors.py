@@ -1,10 +1,12 @@
-"""Typed errors of the index package. The CLI prints them as one line and exits 1."""
+"""Typed errors of the index package, all ``SemsearchError``s (embed/errors.py, the one root). The CLI
+prints them as one line and exits 1."""
 
 from __future__ import annotations
 
+from embed.errors import SemsearchError
 
-class SemsearchError(Exception):
-    """Base class for errors the index package raises on purpose."""
+__all__ = ["SemsearchError", "IndexNotFound", "IndexCorrupt", "IndexBusy", "ModelMismatch", "UnknownPassage",
+           "BadQuery", "NoVectors"]
 
 
 class IndexNotFound(SemsearchError):

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from embed.errors import EmbedError
-from index.errors import SemsearchError
+from index.cli.output import err, friendly_errors, out, print_json
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Local semantic search over your articles: index paragraphs, ask questions, find related passages.",
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexDir = typer.Option(
     None, "--index", envvar="SEMSEARCH_INDEX", help="Index directory [default: ./.semsearch]", show_default=False
@@ -32,26 +26,6 @@ FusionOpt = typer.Option(
 )
 TopK = typer.Option(5, "-k", "--top", min=1, help="How many passages to return.")
 
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def friendly_errors():
-    """Library errors become one line on stderr and exit 1; never a traceback."""
-    try:
-        yield
-    except (SemsearchError, EmbedError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        err.print("interrupted; the index is as it was before this run")
-        raise typer.Exit(130) from None
-
-
-def print_json(payload: dict) -> None:
-    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
 @app.command("index")

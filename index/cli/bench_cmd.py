@@ -37,11 +37,9 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
 ) -> None:
     """Measure retrieval quality (nDCG@10, Recall@k, MRR@10, MAP@100) and speed on a labelled DATASET."""
-    from index.evaluate.bench import MODE_CHOICES, BenchOptionError, BenchOptions, run_bench
-    from index.cli.app import err, fail, friendly_errors
-    from index.evaluate.datasets import DatasetError
-    from index.evaluate.metrics import MetricsUnavailable
+    from index.cli.output import err, friendly_errors
     from index.cli.progress import phase_progress
+    from index.evaluate.bench import MODE_CHOICES, BenchOptions, run_bench
 
     from index.ann.spec import INDEX_TYPES, VECTOR_CODES
 
@@ -54,11 +52,8 @@ def bench(
         cache_dir=cache_dir, index_batch_size=index_batch_size, keep_runs=bool(save_run or plot),
         index_type=index_type, vectors=vectors,
     )
-    try:
-        with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
-            report = run_bench(dataset, options, progress)
-    except (DatasetError, BenchOptionError, MetricsUnavailable) as exc:
-        fail(str(exc))
+    with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
+        report = run_bench(dataset, options, progress)
     if fusion and "hybrid" not in options.modes():
         report.notices.append(f"--fusion applies to hybrid rows only; --mode {mode} has none")
     write_outputs(report, save_run, plot)
@@ -66,7 +61,7 @@ def bench(
 
 
 def show(report, as_json: bool) -> None:
-    from index.cli.app import err, out, print_json
+    from index.cli.output import err, out, print_json
 
     for notice in report.notices:
         err.print(f"[yellow]notice:[/] {escape(notice)}")
@@ -91,15 +86,16 @@ def parse_fusions(texts: list[str]) -> tuple:
 
 def write_outputs(report, save_run: Path | None, plot: Path | None) -> None:
     from index.cli.bench_format import run_paths, slug
-    from index.cli.app import err, fail
-    from index.evaluate.report import PlotUnavailable, plot_recall, write_trec_run
+    from index.cli.output import err, fail, friendly_errors
+    from index.evaluate.report import plot_recall, write_trec_run
 
     try:
         for row, path in run_paths(save_run, report) if save_run else []:
             write_trec_run(path, row.run, tag=f"semsearch-{slug(row.label)}")
             err.print(f"wrote {escape(str(path))}")
         if plot and report.curves:
-            plot_recall(report.curves, plot, title=f"Recall@k: {report.dataset} ({report.split})")
+            with friendly_errors():  # PlotUnavailable
+                plot_recall(report.curves, plot, title=f"Recall@k: {report.dataset} ({report.split})")
             err.print(f"wrote {escape(str(plot))}")
-    except (OSError, ValueError, PlotUnavailable) as exc:
+    except (OSError, ValueError) as exc:  # the files asked for cannot be written
         fail(str(exc))

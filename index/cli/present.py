@@ -49,9 +49,8 @@ def write_line(stream: TextIO, label: str, style: str, message: str) -> None:
 
 def answer(request: Request, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the request and write its hits; the exit code: 0, 1 after one error line, 130 if interrupted."""
-    from embed.errors import EmbedError
     from index.api import open_index
-    from index.errors import SemsearchError
+    from index.cli.messages import HANDLED, error_message
 
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     try:
@@ -62,12 +61,13 @@ def answer(request: Request, stdout: TextIO | None = None, stderr: TextIO | None
                 result = searcher.related(request.passage_id, text=request.text, k=request.k,
                                           other_articles=request.other_articles, mode=request.mode)
             show_result(result, searcher, request, stdout, stderr)
-    except (SemsearchError, EmbedError) as exc:
-        write_line(stderr, "error:", "bold red", str(exc))
-        return 1
-    except KeyboardInterrupt:
-        stderr.write("interrupted\n")
-        return 130
+    except HANDLED as exc:
+        label, message, code = error_message(exc)
+        if label:
+            write_line(stderr, label, "bold red", message)
+        else:
+            stderr.write(message + "\n")
+        return code
     return 0
 
 

@@ -45,33 +45,28 @@ def tune(
 ) -> None:
     """Train a fast StaticEmbedding model (MultipleNegativesRankingLoss) on TRAIN pairs; save it to --out."""
     from embed.train.static import TuneSettings, check_out_dir, save_tuned, tune_static
-    from index.cli.app import err, fail, friendly_errors, out, print_json
-    from index.evaluate.datasets import DatasetError
-    from index.evaluate.metrics import MetricsUnavailable
+    from index.cli.output import err, friendly_errors, out, print_json
     from index.evaluate.tune_data import load_training_pairs
 
     started = time.perf_counter()
     settings = TuneSettings(
         dim=dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, matryoshka=parse_dims(matryoshka)
     )
-    try:
-        with friendly_errors():
-            settings.check()
-            target = check_out_dir(out_dir)
-            data = load_training_pairs(train, split)
-            for warning in data.warnings:
-                err.print(f"[yellow]warning:[/] {escape(warning)}")
-            tok, tok_text = pick_tokenizer(tokenizer, data.pairs)
-            with loss_bar(enabled=not as_json) as progress:
-                model, report = tune_static(data.pairs, tok, settings, progress)
-            card = CardInput(report, tok_text, data, [], list(data.warnings))
-            save_tuned(model, target, render_card(card))
-            if eval_dataset is not None:
-                card.bench = run_eval(eval_dataset, target, as_json)
-                card.notes += eval_notes(eval_dataset, data)
-                Path(target, "README.md").write_text(render_card(card), encoding="utf-8")
-    except (DatasetError, MetricsUnavailable) as exc:
-        fail(str(exc))
+    with friendly_errors():
+        settings.check()
+        target = check_out_dir(out_dir)
+        data = load_training_pairs(train, split)
+        for warning in data.warnings:
+            err.print(f"[yellow]warning:[/] {escape(warning)}")
+        tok, tok_text = pick_tokenizer(tokenizer, data.pairs)
+        with loss_bar(enabled=not as_json) as progress:
+            model, report = tune_static(data.pairs, tok, settings, progress)
+        card = CardInput(report, tok_text, data, [], list(data.warnings))
+        save_tuned(model, target, render_card(card))
+        if eval_dataset is not None:
+            card.bench = run_eval(eval_dataset, target, as_json)
+            card.notes += eval_notes(eval_dataset, data)
+            Path(target, "README.md").write_text(render_card(card), encoding="utf-8")
     card.total_seconds = time.perf_counter() - started
     if as_json:
         print_json(summary_dict(card, target))
@@ -107,7 +102,7 @@ def loss_bar(enabled: bool) -> Iterator:
         BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
     )
 
-    from index.cli.app import err
+    from index.cli.output import err
 
     if not (enabled and err.is_terminal):
         yield None
@@ -128,7 +123,7 @@ def loss_bar(enabled: bool) -> Iterator:
 def run_eval(dataset: Path, model_dir: Path, as_json: bool) -> list[tuple[str, dict]]:
     """`semsearch bench` rows (label, metrics) of ``dataset`` with the new model."""
     from index.evaluate.bench import BenchOptions, run_bench
-    from index.cli.app import err
+    from index.cli.output import err
     from index.cli.progress import phase_progress
 
     with phase_progress(err, enabled=not as_json) as progress:

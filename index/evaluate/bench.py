@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embed.errors import ModelUnavailable
+from embed.errors import ModelUnavailable, SemsearchError
 from embed.records import Document
 from index.search.fusion import FusionConfig
 
@@ -32,7 +32,7 @@ METRIC_KEYS = ("ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mr
 PhaseProgress = Callable[[str, int, int], None]
 
 
-class BenchOptionError(ValueError):
+class BenchOptionError(SemsearchError, ValueError):
     """A bad combination of benchmark options (unknown mode, k < 1, ...)."""
 
 

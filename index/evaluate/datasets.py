@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from embed.errors import SemsearchError
 from embed.records import Document
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 SQUAD_SPLIT = "dev"
 
 
-class DatasetError(Exception):
+class DatasetError(SemsearchError):
     """A benchmark file that cannot be read as the format it claims to be."""
 
     def __init__(self, file: str, line: int | None, message: str) -> None:

@@ -17,6 +17,8 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 
+from embed.errors import SemsearchError
+
 Qrels = Mapping[str, Mapping[str, int]]
 Run = Mapping[str, Mapping[str, float]]
 
@@ -26,7 +28,7 @@ MRR_AT = 10
 MAP_AT = 100
 
 
-class MetricsUnavailable(RuntimeError):
+class MetricsUnavailable(SemsearchError, RuntimeError):
     """pytrec_eval, which computes the metrics, is not installed."""
 
     def __init__(self) -> None:

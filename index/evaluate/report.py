@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from embed.errors import SemsearchError
 
-class PlotUnavailable(RuntimeError):
+
+class PlotUnavailable(SemsearchError, RuntimeError):
     """matplotlib, which draws the Recall@k plot, is not installed."""
 
     def __init__(self) -> None:
