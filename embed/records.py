@@ -19,10 +19,15 @@ class Document:
     title: str
     text: str
     path: str
+    # where page n+1 starts in ``text`` (PDFs): passages know their page; () for formats without pages
+    pages: tuple[int, ...] = ()
+    # (offset, heading) of each section (Word / Markdown headings): a passage's title names its section
+    sections: tuple[tuple[int, str], ...] = ()
 
     @property
     def digest(self) -> str:
-        return content_hash(self.title + "\x00" + self.text)
+        extra = repr((self.pages, self.sections)) if self.pages or self.sections else ""
+        return content_hash(self.title + "\x00" + self.text + extra)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Passage:
     start: int
     end: int
     text: str
+    page: int | None = None  # 1-based page of the passage's start (PDFs); None where pages do not exist
 
     @property
     def digest(self) -> str:
@@ -50,6 +56,17 @@ class ChunkerSettings:
     min_tokens: int = 48  # passages shorter than this join a neighbour when the result still fits
     tokenizer: str = "approx"  # what counted the tokens: a model id, or "approx" (offline heuristic)
     version: int = 1  # bump when the chunking algorithm changes
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something a reader did to a file without losing it (bytes replaced, a jsonl line skipped, ...).
+
+    ``where`` is the file as shown to the user, or ``file:line``; indexing prints one warning per note.
+    """
+
+    where: str
+    message: str
 
 
 def passage_id(source: str, ordinal: int) -> str:

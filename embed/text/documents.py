@@ -1,61 +1,102 @@
-"""Find input files and turn them into documents (.txt/.md, .html/.htm, .jsonl; other files as text)."""
+"""Find input files, give each a stable source key, and read them into documents (formats/: one reader each).
+
+Source keys (the part of a passage id before ``#``) do not depend on the working directory: a file
+found under a folder argument ``R`` is ``<name of R>/<path inside R>`` (``seeds/a.txt`` for
+``semsearch index seeds/`` or ``semsearch index /abs/path/seeds``), a file named on the command line is
+its file name. When two folder arguments share a name, their keys take parent folders until they differ.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Sequence
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
 
 from embed.errors import PathNotFound, UnreadableFile
-from embed.records import Document
+from embed.records import Document, Note
+from embed.text.formats import SUPPORTED_SUFFIXES, Loaded, reader_for
+from embed.text.formats.html import extract_html
+from embed.text.titles import detect_title
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".jsonl"})
-_HTML_SUFFIXES = frozenset({".html", ".htm"})
-_SNIFF_BYTES = 8192
-_TITLE_LINES = 6
-_TITLE_WORDS, _TITLE_CHARS = 20, 200
+__all__ = [
+    "SUPPORTED_SUFFIXES", "SourceFile", "detect_title", "discover_files", "display_path", "extract_html",
+    "find_sources", "load_documents", "read_file",
+]
 
-_MONTHS_DAYS = re.compile(
-    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
-    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?"
-    r"|thu(?:rs(?:day)?)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)\b",
-    re.IGNORECASE,
-)
-_CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
-_KEY_VALUE = re.compile(r"^[^:]{1,40}\s:\s*\S*\d\S*$|^[^:]{1,40}:\s*\d[\d\s/.-]*$")
-_SENTENCE_END = re.compile(r"[.;:,][\"'\u201d\u2019)\]]*$")
-_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+")
-_NEWLINES = re.compile(r"\r\n?")
-_SKIPPED = "whole file skipped"
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to index: where it is, and the stable key its documents are stored under."""
+
+    path: Path
+    key: str
+    root: str  # the absolute folder (or file) argument it was found through
+
+
+@dataclass(frozen=True)
+class WalkProblem:
+    """A folder that could not be listed (permission denied, vanished): skipped with a warning."""
+
+    path: str
+    reason: str
+
+
+def find_sources(paths: Sequence[str | Path], problems: list[WalkProblem] | None = None) -> list[SourceFile]:
+    """Files under ``paths`` (as ``discover_files``) with their stable keys; unlistable folders go to ``problems``."""
+    roots = [Path(os.path.abspath(raw)) for raw in paths]
+    labels = root_labels(roots)
+    found: list[SourceFile] = []
+    seen: set[Path] = set()
+    for raw, root in zip(paths, roots):
+        if not root.exists():
+            raise PathNotFound(str(raw))
+        files = _walk(Path(raw), problems) if root.is_dir() else [Path(raw)]
+        for file in files:
+            absolute = Path(os.path.abspath(file))
+            if absolute in seen:
+                continue
+            seen.add(absolute)
+            inside = absolute.relative_to(root).as_posix() if root.is_dir() else ""
+            key = "/".join(part for part in (labels[root], inside) if part and part != ".")
+            found.append(SourceFile(file, key, str(root)))
+    return found
+
+
+def root_labels(roots: Sequence[Path]) -> dict[Path, str]:
+    """Each root's label: its name, with parent folders added while two roots would share a label."""
+    depth = {root: 1 for root in roots}
+    while True:
+        labels = {root: "/".join(root.parts[-depth[root] :]).lstrip("/") for root in roots}
+        clashes = {root for root in roots if sum(labels[r] == labels[root] for r in set(roots)) > 1}
+        grow = {root for root in clashes if depth[root] < len(root.parts)}
+        if not grow:
+            return labels
+        for root in grow:
+            depth[root] += 1
 
 
 def discover_files(paths: Sequence[str | Path]) -> list[Path]:
     """Files named, plus supported files under directories named (recursive, sorted, hidden skipped)."""
-    found: list[Path] = []
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise PathNotFound(str(raw))
-        for file in _walk(path) if path.is_dir() else [path]:
-            key = Path(os.path.abspath(file))
-            if key not in seen:
-                seen.add(key)
-                found.append(file)
-    return found
+    return [source.path for source in find_sources(paths)]
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: Path, problems: list[WalkProblem] | None) -> list[Path]:
+    def note(error: OSError) -> None:
+        if problems is not None:
+            problems.append(WalkProblem(display_path(Path(error.filename or root)), _reason(error)))
+
     files: list[Path] = []
-    for folder, dirs, names in os.walk(root):
+    for folder, dirs, names in os.walk(root, onerror=note):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
                 files.append(Path(folder) / name)
     return sorted(files, key=lambda file: file.parts)
+
+
+def _reason(error: OSError) -> str:
+    return f"folder skipped ({error.strerror or error})"
 
 
 def display_path(path: Path) -> str:
@@ -67,156 +108,18 @@ def display_path(path: Path) -> str:
         return absolute.as_posix()
 
 
-def load_documents(path: Path) -> list[Document]:
-    """The documents of one file; raises UnreadableFile when the file cannot become any."""
-    shown = display_path(path)
-    text = _read_text(path, shown)
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return _load_jsonl(text, path, shown)
-    if suffix in _HTML_SUFFIXES:
-        title, text = extract_html(text)
-        if not text:
-            raise UnreadableFile(shown, "no visible text")
-        return [Document(source=shown, title=title or path.stem, text=text, path=shown)]
-    return [Document(source=shown, title=detect_title(text, path.stem), text=text, path=shown)]
+def read_file(source: SourceFile) -> Loaded:
+    """The documents of one file and notes about reading it; UnreadableFile when it yields none."""
+    shown = display_path(source.path)
+    if source.path.is_dir():
+        raise UnreadableFile(shown, "cannot read (Is a directory)")
+    return reader_for(source.path)(source.path, source.key, shown)
 
 
-def _read_text(path: Path, shown: str) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UnreadableFile(shown, f"cannot read ({error.strerror or error})") from error
-    if b"\x00" in data[:_SNIFF_BYTES]:
-        raise UnreadableFile(shown, "binary file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise UnreadableFile(shown, "not UTF-8 text") from error
-    if not text.strip():
-        raise UnreadableFile(shown, "empty file")
-    return _NEWLINES.sub("\n", text)
+def load_documents(path: Path, key: str | None = None) -> list[Document]:
+    """The documents of one file (notes dropped); ``key`` defaults to the path as displayed."""
+    return read_file(SourceFile(path, key or display_path(path), "")).documents
 
 
-def _load_jsonl(text: str, path: Path, shown: str) -> list[Document]:
-    documents: list[Document] = []
-    seen: set[str] = set()
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        record_id, title, body = _parse_record(line, number, shown)
-        if record_id in seen:
-            raise UnreadableFile(shown, f"line {number}: duplicate id {record_id!r}; {_SKIPPED}")
-        seen.add(record_id)
-        if body.strip():
-            source = f"{shown}:{record_id}"
-            title = title or detect_title(body, f"{path.stem}:{record_id}")
-            documents.append(Document(source=source, title=title, text=body, path=shown))
-    if not documents:
-        raise UnreadableFile(shown, "empty file")
-    return documents
-
-
-def _parse_record(line: str, number: int, shown: str) -> tuple[str, str, str]:
-    """(id, title, text) of one jsonl line; ``id`` (or BEIR's ``_id``) defaults to the line number."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        reason = f"line {number}: not valid JSON ({error.msg}); {_SKIPPED}"
-        raise UnreadableFile(shown, reason) from error
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise UnreadableFile(shown, f"line {number}: no \"text\" string; {_SKIPPED}")
-    record_id = record.get("id", record.get("_id", number))
-    if not isinstance(record_id, (str, int)) or isinstance(record_id, bool) or str(record_id) == "":
-        raise UnreadableFile(shown, f"line {number}: \"id\" must be a string or an integer; {_SKIPPED}")
-    title = record.get("title")
-    title = title.strip() if isinstance(title, str) else ""
-    return str(record_id), title, _NEWLINES.sub("\n", record["text"])
-
-
-def detect_title(text: str, fallback: str) -> str:
-    """The headline of a news-like text: a short unfinished line near the top, past datelines."""
-    lines = [_MARKDOWN_HEADING.sub("", line.strip()) for line in text.split("\n")]
-    lines = [line for line in lines if line][:_TITLE_LINES]
-    candidates = [line for line in lines if not _is_metadata(line)]
-    if not candidates:
-        return fallback
-    for line in candidates:
-        if candidates.count(line) > 1 and _is_headline(line):
-            return line
-    return candidates[0] if _is_headline(candidates[0]) else fallback
-
-
-def _is_metadata(line: str) -> bool:
-    """Datelines, clock times and ``Story Code : 1082204``-style key/value lines."""
-    if len(line) > _TITLE_CHARS:
-        return False
-    has_digit = any(ch.isdigit() for ch in line)
-    return bool(
-        (has_digit and _MONTHS_DAYS.search(line) and len(line.split()) <= 8)
-        or _CLOCK.search(line)
-        or _KEY_VALUE.match(line)
-        or not any(ch.isalpha() for ch in line)
-    )
-
-
-def _is_headline(line: str) -> bool:
-    return len(line.split()) <= _TITLE_WORDS and len(line) <= _TITLE_CHARS and not _SENTENCE_END.search(line)
-
-
-class _VisibleText(HTMLParser):
-    """Collects visible text (paragraph breaks at block elements) and the <title> / first <h1>."""
-
-    _HIDDEN = frozenset({"script", "style", "head", "noscript", "template"})
-    _BLOCKS = frozenset(
-        "p div h1 h2 h3 h4 h5 h6 li br tr section article header footer main nav aside ul ol table "
-        "blockquote pre hr dd dt figure figcaption form".split()
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[list[str]] = [[]]
-        self.title: list[str] = []
-        self.heading: list[str] = []
-        self._hidden = 0
-        self._in_title = False
-        self._in_h1 = False
-        self._h1_done = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden += 1
-        elif tag in self._BLOCKS:
-            self.blocks.append([])
-        self._in_title = self._in_title or tag == "title"
-        if tag == "h1" and not self._h1_done:
-            self._in_h1 = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in self._BLOCKS:
-            self.blocks.append([])
-        if tag == "title":
-            self._in_title = False
-        if tag == "h1" and self._in_h1:
-            self._in_h1, self._h1_done = False, True
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._hidden:
-            self.blocks[-1].append(data)
-            if self._in_h1:
-                self.heading.append(data)
-
-
-def extract_html(markup: str) -> tuple[str, str]:
-    """(title, visible text) of an HTML page; paragraphs separated by blank lines."""
-    parser = _VisibleText()
-    parser.feed(markup)
-    parser.close()
-    paragraphs = (" ".join("".join(parts).split()) for parts in parser.blocks)
-    text = "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
-    title = " ".join("".join(parser.title).split()) or " ".join("".join(parser.heading).split())
-    return title, text
+def notes_of(loaded: Loaded) -> list[Note]:
+    return list(loaded.notes)

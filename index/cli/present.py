@@ -89,6 +89,7 @@ def format_hits(result, spans: dict[str, tuple[int, int]], style: Style) -> str:
     blocks = []
     for hit in result.hits:
         head = f"{style(f'{hit.rank}.', 'bold')} {style(f'{hit.score:.3f}', 'cyan')}  {style(hit.title, 'bold')}  {style(hit.id, 'dim')}"
+        head += style(f"  p. {hit.page}", "dim") if getattr(hit, "page", None) is not None else ""
         span = spans.get(hit.id)
         text = hit.text if not span else hit.text[: span[0]] + style(hit.text[span[0] : span[1]], "bold yellow") + hit.text[span[1] :]
         blocks.append(head + "\n   " + text)
