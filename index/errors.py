@@ -6,7 +6,7 @@ from __future__ import annotations
 from embed.errors import SemsearchError
 
 __all__ = ["SemsearchError", "IndexNotFound", "IndexCorrupt", "IndexBusy", "ModelMismatch", "UnknownPassage",
-           "BadQuery", "NoVectors"]
+           "BadQuery", "NoVectors", "IndexUnwritable", "unwritable"]
 
 
 class IndexNotFound(SemsearchError):
@@ -52,3 +52,30 @@ class BadQuery(SemsearchError):
 
 class NoVectors(SemsearchError):
     """Dense search was asked of an index that holds no vectors (the model could not be loaded)."""
+
+
+class IndexUnwritable(SemsearchError):
+    """The index folder cannot be created or written (a file is in the way, no permission, disk full)."""
+
+    def __init__(self, directory: str, problem: str, fix: str) -> None:
+        super().__init__(f"cannot write the index at {directory}: {problem}; {fix}")
+        self.directory = directory
+        self.problem = problem
+
+
+def unwritable(directory: str, error: OSError) -> IndexUnwritable:
+    """The IndexUnwritable for an OSError met while writing ``directory`` (the previous index is kept)."""
+    import errno
+
+    where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return IndexUnwritable(directory, f"the disk is full{where}", "free some space and run again; the "
+                               "previous index is unchanged")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return IndexUnwritable(directory, f"permission denied{where}", "make the folder writable or pass "
+                               "--index DIR to write elsewhere; the previous index is unchanged")
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):
+        return IndexUnwritable(directory, f"a file is in the way{where}", "--index must name a folder "
+                               "(new or holding an index); pick another path")
+    return IndexUnwritable(directory, f"{error.strerror or error}{where}", "fix that and run again; the "
+                           "previous index is unchanged")

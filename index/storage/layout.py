@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from index.errors import IndexBusy
+from index.errors import IndexBusy, unwritable
 
 GENERATION = re.compile(r"^gen-(\d{6,})$")
 LOCK_NAME = ".lock"
@@ -40,9 +40,16 @@ def next_generation(directory: Path) -> str:
 
 @contextmanager
 def writer_lock(directory: Path, *, wait: bool = False) -> Iterator[None]:
-    """Hold DIR/.lock for the duration: a second writer waits (wait=True) or gets IndexBusy."""
-    directory.mkdir(parents=True, exist_ok=True)
-    handle = open(directory / LOCK_NAME, "a+")
+    """Hold DIR/.lock for the duration: a second writer waits (wait=True) or gets IndexBusy.
+
+    A folder that cannot be made or written (a file in the way, no permission) is IndexUnwritable."""
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise FileExistsError(17, "File exists", str(directory))
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = open(directory / LOCK_NAME, "a+")
+    except OSError as error:
+        raise unwritable(str(directory), error) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -60,7 +67,10 @@ def writer_lock(directory: Path, *, wait: bool = False) -> Iterator[None]:
 
 
 def remove_stale_generations(directory: Path, keep: set[str]) -> None:
-    """Delete generation folders (and half-written temp ones) that no manifest names any more."""
+    """Delete generation folders that no manifest names any more, and temp files of killed writes
+    (``.NAME.tmp-PID`` from index/storage/atomic.py). Call it holding the writer lock."""
     for path in directory.iterdir():
         if path.is_dir() and path.name.startswith("gen-") and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.name.startswith(".") and ".tmp-" in path.name:
+            path.unlink(missing_ok=True)

@@ -33,7 +33,7 @@ OCR_HINT = "no text layer (a scanned PDF?); run OCR on it first (e.g. `ocrmypdf 
 
 def read(path: Path, key: str, shown: str) -> Loaded:
     pages, notes, title = extract_pages(path, shown)
-    if not any(pages):
+    if not any(any(lines) for lines in pages):
         raise UnreadableFile(shown, OCR_HINT)
     text, starts = join_pages(remove_running_lines(pages))
     if not text.strip():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ NEWLINES = re.compile(r"\r\n?")
 REPLACEMENT = "\ufffd"
 PREFERRED = ("utf_8", "cp1252", "iso8859_15", "latin_1")
 CHAOS_MARGIN = 0.05
+WESTERN_SHARE = 0.3  # at most this share of a Western text's letters carry accents
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,26 @@ def detect_encoding(sample: bytes) -> str | None:
     matches = list(from_bytes(sample))
     if not matches:
         return None
+    if not matches[0].encoding.startswith("utf") and _western(sample):
+        return "cp1252"
     best = min(match.chaos for match in matches)
     close = [match.encoding for match in matches if match.chaos <= best + CHAOS_MARGIN]
     return next((encoding for encoding in PREFERRED if encoding in close), close[0])
+
+
+def _western(sample: bytes) -> bool:
+    """Does ``sample`` read as Windows-1252 prose: accented Latin letters, a minority among plain ones?
+
+    (Cyrillic or Greek code pages also decode as cp1252, but then nearly every letter is accented.)"""
+    try:
+        text = sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    letters = sum(ch.isalpha() for ch in text)
+    accented = [ch for ch in text if ord(ch) > 0x7F and ch.isalpha()]
+    if not letters or len(accented) > WESTERN_SHARE * letters:
+        return False
+    return all("LATIN" in unicodedata.name(ch, "") for ch in accented)
 
 
 def _decode(data: bytes, encoding: str, shown: str, label: str) -> tuple[str, list[Note]]:
