@@ -1,4 +1,4 @@
-"""Benchmark of the FAISS index kinds (index/ann.py) on real MiniLM embeddings grown by noisy copies.
+"""Benchmark of the dense index kinds (index/ann/) on real MiniLM embeddings grown by noisy copies.
 
     python -m bench.ann                         # 10k / 100k / 1M, every kind (about half an hour here)
     python -m bench.ann --sizes 10000,100000 --kinds flat-fp32,ivf-sq8
@@ -23,9 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.ann_data import grow, real_embeddings
-from index.ann.spec import BLAS_MIN_QUERIES, AnnSpec, blas_for_batches, build_ann, choose_spec
-from index.ann.search import DenseIndex, exact_topk_batch
-from index.ann.vectors import NpyRows, NumpyFlat, write_faiss
+from index.ann.factory import build_ann, load_ann
+from index.ann.faiss_common import blas_for_batches
+from index.ann.numpy_flat import NumpyFlat
+from index.ann.recall import exact_topk_batch
+from index.ann.search import DenseIndex
+from index.ann.spec import BLAS_MIN_QUERIES, AnnSpec, choose_spec
+from index.ann.vectors import NpyRows
 
 KINDS = ["flat-fp32", "flat-fp16", "flat-sq8", "hnsw-fp32", "hnsw-fp16", "hnsw-sq8", "ivf-fp32", "ivf-fp16", "ivf-sq8"]
 LATENCY_QUERIES, LATENCY_SECONDS, WARMUP = 200, 15.0, 10
@@ -62,18 +66,16 @@ def vm_rss() -> int:
 
 def loaded_rss(index_path: str, spec: dict, vectors_path: str, n: int, queries: np.ndarray) -> int:
     """In a fresh process: bytes of resident memory gained by loading the index and answering queries."""
-    import faiss
-
     from index.ann.spec import AnnSpec as Spec
 
     before = vm_rss()
     spec = Spec.from_manifest(spec)
     if spec.exact:  # as the reader: numpy over the memory-mapped vectors.npy, the faiss file is not read
         vectors, ids = np.load(vectors_path, mmap_mode="r")[:n], np.arange(n, dtype=np.int64)
-        index = DenseIndex(NumpyFlat(vectors, ids), spec, lambda: (vectors, ids), n)
+        index = DenseIndex(NumpyFlat(vectors, ids, spec), lambda: (vectors, ids), n)
     else:
-        raw = faiss.read_index(index_path)
-        index = DenseIndex(raw, spec, lambda: (NpyRows(vectors_path), np.arange(n, dtype=np.int64)))
+        backend = load_ann(spec, Path(index_path))
+        index = DenseIndex(backend, lambda: (NpyRows(vectors_path), np.arange(n, dtype=np.int64)))
     for q in queries:
         index.search(q[None, :], 10)
     return vm_rss() - before
@@ -88,13 +90,13 @@ def run_kind(kind: str, vectors, queries, expected, workdir: Path, vectors_path:
     build = time.perf_counter() - started
     if spec.exact:  # as the reader: numpy over the memory-mapped vectors (index/vectors.py NumpyFlat)
         mapped = np.load(vectors_path, mmap_mode="r")[:n]
-        index = DenseIndex(NumpyFlat(mapped, ids), spec, lambda: (mapped, ids), n)
+        index = DenseIndex(NumpyFlat(mapped, ids, spec), lambda: (mapped, ids), n)
     else:
-        index = DenseIndex(raw, spec, lambda: (NpyRows(vectors_path), ids))  # as the reader: rows read on demand
+        index = DenseIndex(raw, lambda: (NpyRows(vectors_path), ids))  # as the reader: rows read on demand
     p50, p99 = latencies(index, queries)
     rec = recall(index, queries, expected)
     path = workdir / f"{kind}-{n}.index"
-    write_faiss(raw, path)
+    raw.save(path)
     rss = pool.apply(loaded_rss, (str(path), spec.to_manifest(), str(vectors_path), n, queries[:LATENCY_QUERIES]))
     size = path.stat().st_size
     path.unlink()
@@ -127,7 +129,7 @@ def sweep(raw, spec: AnnSpec, vectors_path: Path, queries, expected, values: lis
     kind = f"{spec.type}-{spec.vectors}"
     for value in values:
         tuned = AnnSpec(spec.type, spec.vectors, {**spec.params, key: value})
-        index = DenseIndex(raw, tuned, lambda: (NpyRows(vectors_path), ids))
+        index = DenseIndex(type(raw)(raw.index, tuned), lambda: (NpyRows(vectors_path), ids))
         p50, p99 = latencies(index, queries)
         print(f"  {kind:<9} {key}={value:<5} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  recall@10 {recall(index, queries, expected):.3f}",
               flush=True)
@@ -157,7 +159,7 @@ def flat_threads(raw, queries: np.ndarray, repeats: int = 10) -> None:
         times = []
         for q in queries[:repeats]:
             t = time.perf_counter()
-            raw.search(q[None, :], 10)
+            raw.index.search(q[None, :], 10)  # the faiss index itself: its backend pins one thread
             times.append(time.perf_counter() - t)
         print(f"one query, faiss flat fp32 at {raw.ntotal:,}, {threads} thread(s): median "
               f"{np.median(times) * 1000:.0f} ms", flush=True)
@@ -174,11 +176,11 @@ def blas_batches(vectors: np.ndarray, queries: np.ndarray, batch: int = 100) -> 
     block = np.ascontiguousarray(queries[:batch])
     default = faiss.cvar.distance_compute_blas_threshold
     t = time.perf_counter()
-    _, slow = raw.search(block, 10)
+    _, slow = raw.index.search(block, 10)
     slow_s = time.perf_counter() - t
     with blas_for_batches(vectors.shape[1]):
         t = time.perf_counter()
-        _, fast = raw.search(block, 10)
+        _, fast = raw.index.search(block, 10)
         fast_s = time.perf_counter() - t
     same = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(slow, fast)])
     dim = vectors.shape[1]

@@ -1,4 +1,4 @@
-"""FAISS index kinds (index/ann.py): results against the exact numpy oracle, incremental updates across
+"""Dense index kinds (index/ann/: one backend per kind behind a factory): results against the exact numpy oracle, incremental updates across
 generations (vectors-level and through the real builder), manifest records, reader checks, auto choice."""
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from embed.records import Document
-from index.ann.spec import (
-    FLAT_MAX, AnnSpec, PreviousAnn, UnknownIndexOption, approx_recall_at_10, blas_for_batches, build_ann,
-    choose_spec, live_count, update_ann,
-)
-from index.ann.search import DenseIndex, exact_topk_batch
+from index.ann.factory import PreviousAnn, build_ann, load_ann, update_ann
+from index.ann.faiss_common import blas_for_batches
+from index.ann.recall import approx_recall_at_10, exact_topk_batch
+from index.ann.search import DenseIndex
+from index.ann.spec import FLAT_MAX, AnnSpec, UnknownIndexOption, choose_spec
+from index.ann.vectors import exact_topk
 from index.build.builder import IndexOptions, index_documents
 from index.errors import IndexCorrupt
 from index.search.reader import open_reader
 from index.search.searcher import Searcher
-from index.ann.vectors import exact_topk, read_faiss, write_faiss
 
 KINDS = [(t, v) for t in ("flat", "hnsw", "ivf") for v in ("fp32", "fp16", "sq8")]
 
@@ -40,7 +40,8 @@ def noisy(vectors: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
 
 
 def dense(index, spec, vectors, ids) -> DenseIndex:
-    return DenseIndex(index, spec, lambda: (vectors, ids))
+    assert index.spec == spec
+    return DenseIndex(index, lambda: (vectors, ids))
 
 
 def made(kind, vectors, ids):
@@ -106,7 +107,7 @@ def generations(vectors, ids, tmp_path, kind):
     """Generation 1 from the first 2400 rows; generation 2 drops 300 pks, changes 100 vectors, adds 400."""
     first = slice(0, 2400)
     index, spec = build_ann(choose_spec(2400, *kind), vectors[first], ids[first])
-    write_faiss(index, tmp_path / "faiss.index")
+    index.save(tmp_path / "faiss.index")
     rng = np.random.default_rng(5)
     keep = np.sort(rng.choice(2400, 2100, replace=False))
     new_vectors = np.concatenate([vectors[first][keep], vectors[2400:2800]])
@@ -122,7 +123,7 @@ def test_incremental_generation_removes_changes_and_adds(data, tmp_path, kind):
     vectors, ids, queries = data
     previous, new_vectors, new_ids, changed = generations(vectors, ids, tmp_path, kind)
     index, spec = update_ann(previous, new_vectors, new_ids, *kind)
-    assert live_count(index, spec) == len(new_ids)
+    assert index.count() == len(new_ids)
     if kind[0] == "ivf":  # same centroids, updated in place
         assert index.ntotal == len(new_ids)
         assert spec.params["trained_on"] == 2400 and spec.params["added_since_training"] == 400 + 100
@@ -141,7 +142,7 @@ def test_ivf_retrains_when_grown_fourfold_or_drifted(tmp_path):
     base = low_rank(4000)
     ids = np.arange(len(base), dtype=np.int64)
     index, spec = build_ann(choose_spec(600, "ivf"), base[:600], ids[:600])
-    write_faiss(index, tmp_path / "faiss.index")
+    index.save(tmp_path / "faiss.index")
     previous = PreviousAnn(spec, tmp_path / "faiss.index", base[:600], ids[:600])
     _, grown = update_ann(previous, base[:2401], ids[:2401], "ivf")
     assert grown.params["trained_on"] == 2401
@@ -156,7 +157,7 @@ def test_hnsw_rebuilds_when_tombstones_pile_up(tmp_path):
     base = low_rank(1000)
     ids = np.arange(1000, dtype=np.int64)
     index, spec = build_ann(choose_spec(1000, "hnsw"), base, ids)
-    write_faiss(index, tmp_path / "faiss.index")
+    index.save(tmp_path / "faiss.index")
     previous = PreviousAnn(spec, tmp_path / "faiss.index", base, ids)
     index, spec = update_ann(previous, base[300:], ids[300:], "hnsw")
     assert spec.params["tombstones"] == 0 and index.ntotal == 700
@@ -224,8 +225,8 @@ def test_reader_checks_live_counts(tmp_path, tiny_bert_dir):
     index_documents([article(i) for i in range(12)], directory, options)
     index_documents([article(i) for i in range(2, 12)], directory, IndexOptions(min_tokens=4))
     manifest = json.loads((directory / "manifest.json").read_text())
-    index = read_faiss(directory / manifest["generation"] / "faiss.index")
-    assert index.ntotal > manifest["counts"]["vectors"] == live_count(index, AnnSpec.from_manifest(manifest["faiss"]))
+    index = load_ann(AnnSpec.from_manifest(manifest["faiss"]), directory / manifest["generation"] / "faiss.index")
+    assert index.ntotal > manifest["counts"]["vectors"] == index.count()
     open_reader(directory).close()
     manifest["counts"]["vectors"] = index.ntotal  # tombstones are not vectors
     (directory / "manifest.json").write_text(json.dumps(manifest))
@@ -260,7 +261,8 @@ def test_npy_rows_reads_rows_on_demand(tmp_path):
 
 @pytest.mark.parametrize("block, k", [(7, 1), (7, 10), (64, 10), (10_000, 10), (10_000, 60)])
 def test_numpy_flat_equals_exact_and_faiss(block, k, monkeypatch):
-    from index.ann.vectors import NumpyFlat, build_faiss, exact_topk
+    from index.ann.faiss_flat import FaissFlat
+    from index.ann.numpy_flat import NumpyFlat
 
     vectors, ids = low_rank(50), np.arange(1000, 1050, dtype=np.int64)
     vectors[[20, 33, 41]] = vectors[5]  # exact ties: settled by pk, as the oracle orders them
@@ -273,7 +275,7 @@ def test_numpy_flat_equals_exact_and_faiss(block, k, monkeypatch):
         assert list(row_pks[: len(oracle)]) == [pk for pk, _ in oracle] and np.all(row_pks[len(oracle):] == -1)
         assert row_scores[: len(oracle)] == pytest.approx([s for _, s in oracle], abs=1e-5)
     distinct = low_rank(50)  # faiss breaks exact ties its own way, so compare it on distinct vectors
-    faiss_scores, faiss_pks = build_faiss(distinct, ids).search(queries, min(k, 50))
+    faiss_scores, faiss_pks = FaissFlat.build(AnnSpec(), distinct, ids).search(queries, min(k, 50))
     scores, pks = NumpyFlat(distinct, ids).search(queries, k)
     assert np.array_equal(faiss_pks, pks[:, : min(k, 50)])
     assert np.allclose(faiss_scores, scores[:, : min(k, 50)], atol=1e-5)

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from index.evaluate.bench import BenchOptions, run_bench
-from index.evaluate.run import collapse, deepening
+from index.evaluate.queries import collapse, deepening
 from index.cli.app import app
 from index.search.fusion import parse_fusion
 from index.search.reader import open_reader
@@ -103,25 +103,41 @@ def test_document_score_is_its_best_passage(beir, tmp_path):
 
 
 def test_collapse_keeps_the_maximum_and_the_top_k():
-    source_of = {1: "a", 2: "b", 3: "a", 4: "c", 5: "b"}
-    pairs = [(2, 0.9), (3, 0.8), (1, 0.95), (5, 0.1), (4, 0.5)]
-    assert collapse(pairs, source_of) == {"b": 0.9, "a": 0.95, "c": 0.5}
-    assert collapse(pairs, source_of, k=2) == {"a": 0.95, "b": 0.9}
+    pairs = [("b", 0.9), ("a", 0.8), ("a", 0.95), ("b", 0.1), ("c", 0.5)]  # (document, passage score)
+    assert collapse(pairs) == {"b": 0.9, "a": 0.95, "c": 0.5}
+    assert collapse(pairs, k=2) == {"a": 0.95, "b": 0.9}
 
 
 def test_deepening_searches_until_k_documents():
     source_of = {pk: f"doc{pk // 10}" for pk in range(100)}  # ten passages per document
-    ranking = [(pk, 1.0 - pk / 100) for pk in range(100)]
+    ranking = [(source_of[pk], 1.0 - pk / 100) for pk in range(100)]
     depths = []
 
     def search(depth):
         depths.append(depth)
         return ranking[:depth]
 
-    pairs = deepening(search, source_of, k=3, depth=5)
-    assert depths == [5, 20, 80] and len({source_of[pk] for pk, _ in pairs}) >= 3
+    pairs = deepening(search, k=3, depth=5)
+    assert depths == [5, 20, 80] and len({doc for doc, _ in pairs}) >= 3
     depths.clear()
-    assert len(deepening(search, source_of, k=50, depth=40)) == 100 and depths == [40, 160]
+    assert len(deepening(search, k=50, depth=40)) == 100 and depths == [40, 160]
+
+
+def test_queries_are_asked_through_the_product_searcher(beir, tmp_path, monkeypatch):
+    from index.search.searcher import Searcher
+
+    asked = []
+    original = Searcher.ask
+
+    def spy(self, question, k=5, mode="auto"):
+        result = original(self, question, k, mode)
+        asked.append((question, mode, set(result.timings_ms)))
+        return result
+
+    monkeypatch.setattr(Searcher, "ask", spy)
+    lexical(beir, tmp_path / "cache")
+    assert {q for q, _, _ in asked} == set(QUERIES.values())
+    assert all(mode == "lexical" and parts == {"encode", "search"} for _, mode, parts in asked)
 
 
 def test_second_run_uses_the_cache(beir, tmp_path, monkeypatch):
@@ -348,7 +364,7 @@ class ShiftedIndex:
 def test_approx_recall_counts_the_missed_neighbours(tmp_path):
     from types import SimpleNamespace
 
-    from index.evaluate.run import approx_recall
+    from index.evaluate.queries import approx_recall
 
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((40, 8)).astype(np.float32)

@@ -1,5 +1,6 @@
-"""The FAISS index of a generation: which kind, its parameters, incremental updates and searching it.
+"""What dense index a generation has (``AnnSpec``, as the manifest records it) and how it is chosen.
 
+Each kind is one backend module (index/ann/factory.py picks it; index/ann/base.py is their interface).
 Kinds (``AnnSpec.type``), chosen by ``choose_spec`` ("auto": exact flat up to FLAT_MAX vectors, IVF above):
   flat  exact scan; rebuilt from vectors.npy every generation (a copy, cheap).
   ivf   inverted lists over k-means centroids. A new generation copies the previous index, removes the
@@ -15,14 +16,12 @@ candidates that ``DenseIndex`` re-scores exactly from the float32 vectors.npy (m
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from index.errors import SemsearchError
+from embed.errors import SemsearchError
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 VECTOR_CODES = ("auto", "fp32", "fp16", "sq8")
@@ -134,171 +133,3 @@ def ivf_probes(nlist: int, n: int) -> int:
     needs candidates: 1M -> 102 of 2048 lists, 100k -> 154 of 512; recall@10 >= 0.95 in bench/ann.py)."""
     enough = int(np.ceil(nlist * IVF_MIN_SCANNED / max(n, 1)))
     return max(1, min(nlist, max(nlist // 20, enough)))
-
-
-def new_index(spec: AnnSpec, dim: int):
-    import faiss
-
-    codes = FACTORY_CODES[spec.vectors]
-    if spec.type == "ivf":
-        index = faiss.index_factory(dim, f"IVF{spec.params['nlist']},{codes}", faiss.METRIC_INNER_PRODUCT)
-        index.by_residual = False  # codes of the vectors themselves: scans ~1.5x faster, same recall after re-scoring
-        index.cp.niter = TRAIN_ITERATIONS
-        index.cp.max_points_per_centroid = TRAIN_PER_LIST
-        return index
-    if spec.type == "hnsw":
-        index = faiss.index_factory(dim, f"IDMap,HNSW{spec.params['m']},{codes}", faiss.METRIC_INNER_PRODUCT)
-        faiss.downcast_index(index.index).hnsw.efConstruction = spec.params["ef_construction"]
-        return index
-    return faiss.index_factory(dim, f"IDMap2,{codes}", faiss.METRIC_INNER_PRODUCT)
-
-
-def build_ann(spec: AnnSpec, vectors: np.ndarray, ids: np.ndarray):
-    """A fresh index of ``spec`` holding ``vectors`` keyed by ``ids`` (trained on a sample if it needs it)."""
-    index = new_index(spec, vectors.shape[1])
-    if not index.is_trained:
-        index.train(training_sample(vectors, spec))
-    add_rows(index, vectors, ids)
-    if spec.type == "ivf":
-        spec = replace(spec, params={**spec.params, "trained_on": len(ids), "fit": centroid_fit(index, vectors),
-                                     "added_since_training": 0, "added_fit_sum": 0.0})
-    return index, spec
-
-
-def training_sample(vectors: np.ndarray, spec: AnnSpec) -> np.ndarray:
-    size = TRAIN_PER_LIST * spec.params.get("nlist", 1024)
-    if len(vectors) <= size:
-        return np.ascontiguousarray(vectors, dtype=np.float32)
-    rows = np.sort(np.random.default_rng(0).choice(len(vectors), size, replace=False))
-    return np.ascontiguousarray(vectors[rows], dtype=np.float32)
-
-
-def add_rows(index, vectors: np.ndarray, ids: np.ndarray) -> None:
-    for start in range(0, len(ids), ADD_BLOCK):
-        block = np.ascontiguousarray(vectors[start:start + ADD_BLOCK], dtype=np.float32)
-        index.add_with_ids(block, np.ascontiguousarray(ids[start:start + ADD_BLOCK], dtype=np.int64))
-
-
-def centroid_fit(index, vectors: np.ndarray, sample: int = 20_000) -> float:
-    """Mean cosine between (a sample of) ``vectors`` and their nearest IVF centroid."""
-    if not len(vectors):
-        return 0.0
-    rows = np.random.default_rng(1).choice(len(vectors), min(sample, len(vectors)), replace=False)
-    with blas_for_batches(vectors.shape[1]):
-        scores, _ = index.quantizer.search(np.ascontiguousarray(vectors[np.sort(rows)], dtype=np.float32), 1)
-    return float(scores.mean())
-
-
-@dataclass(frozen=True)
-class PreviousAnn:
-    """The previous generation's index, and the vectors and ids it was built from."""
-
-    spec: AnnSpec
-    path: Path
-    vectors: np.ndarray
-    ids: np.ndarray
-
-
-def update_ann(previous: PreviousAnn | None, vectors: np.ndarray, ids: np.ndarray,
-               index_type: str = "auto", codes: str = "auto"):
-    """(index, spec) for the new generation: the previous index updated in place when it can be, else new."""
-    spec = choose_spec(len(ids), index_type, codes, previous.spec if previous else None)
-    if previous is None or previous.spec.type != spec.type or previous.spec.vectors != spec.vectors \
-            or spec.type == "flat" or not previous.path.is_file():
-        return build_ann(spec, vectors, ids)
-    removed, added = changed_rows(previous.ids, previous.vectors, ids, vectors)
-    spec = replace(spec, params=previous.spec.params)
-    if spec.type == "ivf":
-        return update_ivf(previous, spec, vectors, ids, removed, added)
-    return update_hnsw(previous, spec, vectors, ids, removed, added)
-
-
-def changed_rows(old_ids, old_vectors, ids, vectors, block: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
-    """(pks to remove from the old index, rows of ``ids`` to add): gone or changed pks, new or changed rows."""
-    _, old_at, new_at = np.intersect1d(old_ids, ids, assume_unique=True, return_indices=True)
-    same = np.zeros(len(new_at), dtype=bool)
-    for start in range(0, len(new_at), block):
-        stop = start + block
-        same[start:stop] = (old_vectors[old_at[start:stop]] == vectors[new_at[start:stop]]).all(axis=1)
-    kept = np.zeros(len(ids), dtype=bool)
-    kept[new_at[same]] = True
-    removed = np.setdiff1d(old_ids, ids[kept], assume_unique=True)
-    return removed.astype(np.int64), np.flatnonzero(~kept)
-
-
-def update_ivf(previous: PreviousAnn, spec: AnnSpec, vectors, ids, removed, added):
-    import faiss
-
-    params, n = spec.params, len(ids)
-    if not params["trained_on"] / RETRAIN_GROWTH <= n <= params["trained_on"] * RETRAIN_GROWTH:
-        return build_ann(replace(spec, params=default_params("ivf", n)), vectors, ids)
-    index = faiss.read_index(str(previous.path))
-    count = params["added_since_training"] + len(added)
-    fit_sum = params["added_fit_sum"] + centroid_fit(index, vectors[added]) * len(added)
-    if count >= DRIFT_MIN_SHARE * n and fit_sum / count < params["fit"] - DRIFT_MARGIN:
-        return build_ann(replace(spec, params=default_params("ivf", n)), vectors, ids)
-    if len(removed):
-        index.remove_ids(faiss.IDSelectorBatch(removed))
-    add_rows(index, vectors[added], ids[added])
-    return index, replace(spec, params={**params, "added_since_training": count, "added_fit_sum": fit_sum})
-
-
-def update_hnsw(previous: PreviousAnn, spec: AnnSpec, vectors, ids, removed, added):
-    import faiss
-
-    index = faiss.read_index(str(previous.path))
-    id_map = faiss.vector_to_array(index.id_map)
-    id_map[np.isin(id_map, removed)] = -1
-    tombstones = int((id_map < 0).sum())
-    if tombstones > TOMBSTONE_MAX * (len(id_map) + len(added)):
-        return build_ann(replace(spec, params=default_params("hnsw", len(ids))), vectors, ids)
-    faiss.copy_array_to_vector(id_map, index.id_map)
-    add_rows(index, vectors[added], ids[added])
-    return index, replace(spec, params={**spec.params, "tombstones": tombstones})
-
-
-def live_count(index, spec: AnnSpec) -> int:
-    """Vectors the index answers with (an HNSW graph also holds tombstones)."""
-    if spec.type == "hnsw":
-        import faiss
-
-        return int((faiss.vector_to_array(index.id_map) >= 0).sum())
-    return int(index.ntotal)
-
-
-@contextmanager
-def faiss_threads(count: int | None):
-    """Run faiss with ``count`` OpenMP threads (None: as configured). A single query runs on one: waking
-    a thread team costs a scheduler slice whenever another process holds the other core (bench/ann.py:
-    exact flat at 1M, one query, 241 ms on one thread vs 664 ms on two on this busy 2-core machine)."""
-    if count is None:
-        yield
-        return
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-@contextmanager
-def blas_for_batches(dim: int, min_queries: int = BLAS_MIN_QUERIES):
-    """Let faiss use BLAS (matrix products) for batches of ``min_queries`` ``dim``-d queries or more."""
-    import faiss
-
-    before = faiss.cvar.distance_compute_blas_threshold
-    faiss.cvar.distance_compute_blas_threshold = min_queries * dim
-    try:
-        yield
-    finally:
-        faiss.cvar.distance_compute_blas_threshold = before
-
-
-def approx_recall_at_10(index, vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray) -> float:
-    """recall@10 of ``index`` (a DenseIndex, or any faiss index keyed by ``ids``) against exact search."""
-    from index.ann.search import recall_at_k
-
-    return recall_at_k(index, vectors, ids, queries, 10)

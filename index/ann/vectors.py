@@ -1,4 +1,4 @@
-"""Vectors on disk (.npy) and the FAISS index built from them. Takes and returns numpy arrays."""
+"""Vectors on disk (.npy): written, memory-mapped or read row by row; and the exact top-k oracle of tests."""
 
 from __future__ import annotations
 
@@ -61,85 +61,8 @@ class NpyRows:
         self._file.close()
 
 
-def build_faiss(vectors: np.ndarray, ids: np.ndarray):
-    """Exact inner-product search keyed by passage pk (vectors are L2-normalised: IP = cosine)."""
-    import faiss
-
-    dim = vectors.shape[1]
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
-    return index
-
-
-def write_faiss(index, path: Path) -> None:
-    import faiss
-
-    faiss.write_index(index, str(path))
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def read_faiss(path: Path):
-    import faiss
-
-    return faiss.read_index(str(path))
-
-
-def search_faiss(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, pks) per query row; missing slots (k > ntotal) are dropped by the caller (pk -1)."""
-    k = max(1, min(k, index.ntotal)) if index.ntotal else 1
-    scores, pks = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    return scores, pks
-
-
 def exact_topk(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
     """Reference numpy top-k (used by tests as an oracle for FAISS)."""
     scores = vectors @ query
     order = np.lexsort((ids, -scores))[:k]
     return [(int(ids[i]), float(scores[i])) for i in order]
-
-
-class NumpyFlat:
-    """Exact inner-product search over the (memory-mapped) vectors.npy with numpy, answering as
-    faiss.IndexIDMap2(IndexFlatIP) does -- (scores, pks) best first, pk -1 pads -- with ties in row
-    order (= pk order, as the builder writes rows). The reader uses it for exact flat indexes, so a
-    question never imports faiss (~60-90 ms of a cold start) and the vectors stay in the page cache,
-    shared between processes, instead of a private copy. Rows are scored in blocks (bounded memory)."""
-
-    BLOCK = 131_072
-
-    def __init__(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        self.vectors = vectors
-        self.ids = np.asarray(ids, dtype=np.int64)
-        self.ntotal = len(self.ids)
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        k = max(1, int(k))
-        scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
-        rows = np.empty((len(queries), 0), dtype=np.int64)
-        for start in range(0, self.ntotal, self.BLOCK):
-            block = np.asarray(self.vectors[start : start + self.BLOCK], dtype=np.float32)
-            block_rows = np.broadcast_to(np.arange(start, start + len(block), dtype=np.int64), (len(queries), len(block)))
-            scores, rows = best_k(np.hstack([scores, queries @ block.T]), np.hstack([rows, block_rows]), k)
-        if scores.shape[1] < k:
-            extra = ((0, 0), (0, k - scores.shape[1]))
-            scores, rows = np.pad(scores, extra, constant_values=-np.inf), np.pad(rows, extra, constant_values=-1)
-        return scores, np.where(rows >= 0, self.ids[rows.clip(0)], -1)
-
-
-def best_k(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per query, the k best (score desc, then row asc) of the columns; ties at the k-th score are
-    settled by row, never by where argpartition happened to put them."""
-    if scores.shape[1] > k:
-        kth = np.partition(scores, scores.shape[1] - k, axis=1)[:, scores.shape[1] - k]
-        keep = [np.flatnonzero(s >= t) for s, t in zip(scores, kth)]
-        lengths = np.array([len(c) for c in keep])
-        picked = np.zeros((len(keep), lengths.max()), dtype=np.int64)
-        valid = np.arange(picked.shape[1]) < lengths[:, None]  # every query keeps >= k columns
-        picked[valid] = np.concatenate(keep)
-        scores = np.where(valid, np.take_along_axis(scores, picked, 1), -np.inf)
-        rows = np.where(valid, np.take_along_axis(rows, picked, 1), np.iinfo(np.int64).max)
-    order = np.lexsort((rows, -scores), axis=-1)[:, :k]
-    return np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1)

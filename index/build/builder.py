@@ -22,8 +22,9 @@ from index.storage.manifest import Counts, Manifest, ModelInfo, read_manifest, w
 from index.search.query_encoder import lean_for_generation, prune_lean, record_query_encoder
 from index.storage.store import Store, connect
 from index.build.sync import sync_documents
-from index.ann.spec import AnnSpec, PreviousAnn, check_index_options, update_ann
-from index.ann.vectors import load_array, save_array, write_faiss
+from index.ann.factory import PreviousAnn, update_ann
+from index.ann.spec import AnnSpec, check_index_options
+from index.ann.vectors import load_array, save_array
 
 # phase ("reading" | "encoding"), done, total
 PhaseProgress = Callable[[str, int, int], None]
@@ -288,7 +289,7 @@ class GenerationJob:
         spec = AnnSpec()
         if len(ids):
             index, spec = update_ann(self.previous_ann(), vectors, ids, self.options.index_type, self.options.vectors)
-            write_faiss(index, self.gen_dir / "faiss.index")
+            index.save(self.gen_dir / "faiss.index")
         for path in self.gen_dir.iterdir():
             fsync_path(path)
         fsync_path(self.gen_dir)

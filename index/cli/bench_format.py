@@ -9,7 +9,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from index.evaluate.bench import BenchReport, ModeResult
+from index.evaluate.results import BenchReport, ModeResult
 
 METRIC_COLUMNS = (
     ("nDCG@10", "ndcg@10"), ("R@1", "recall@1"), ("R@5", "recall@5"), ("R@10", "recall@10"),

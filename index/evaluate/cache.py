@@ -17,7 +17,7 @@ from pathlib import Path
 
 from embed.records import ChunkerSettings, Document
 from index.storage.atomic import write_json_atomic
-from index.evaluate.bench import BenchOptions, IndexStats, PhaseProgress
+from index.evaluate.results import BenchOptions, IndexStats, PhaseProgress
 from index.errors import IndexCorrupt, IndexNotFound
 from index.storage.manifest import FORMAT_VERSION, read_manifest
 

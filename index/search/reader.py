@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.ann.spec import AnnSpec, live_count
+from index.ann.numpy_flat import NumpyFlat
 from index.ann.search import DenseIndex
+from index.ann.spec import AnnSpec
+from index.ann.vectors import NpyRows, load_array
 from index.errors import IndexCorrupt
 from index.storage.manifest import Manifest, read_manifest
 from index.storage.store import Store, connect
-from index.ann.vectors import NpyRows, NumpyFlat, load_array, read_faiss
 
 FLAT_MAGIC = b"IxM2"  # faiss's fourcc of IndexIDMap2, the exact flat index the builder writes
 
@@ -46,17 +47,19 @@ class IndexReader:
         if spec.exact:  # numpy over vectors.npy answers exactly as faiss would, without importing it
             check_flat_file(self.directory, path, self.manifest.counts.vectors, self.manifest.model.dimension)
             vectors, ids = self.vectors()
-            return DenseIndex(NumpyFlat(vectors, ids), spec, lambda: (vectors, ids), len(ids))
+            return DenseIndex(NumpyFlat(vectors, ids, spec), lambda: (vectors, ids), len(ids))
+        from index.ann.factory import load_ann  # faiss: only approximate or compact indexes need it
+
         try:
-            index = read_faiss(path)
-            live = live_count(index, spec)
+            backend = load_ann(spec, path)
+            live = backend.count()
         except Exception as exc:  # faiss raises RuntimeError with C++ text for any damage
             raise IndexCorrupt(str(self.directory), f"cannot read {path.name} ({str(exc).splitlines()[0]})") from exc
         if live != self.manifest.counts.vectors:
             raise IndexCorrupt(
                 str(self.directory), f"{path.name} holds {live} vectors, manifest says {self.manifest.counts.vectors}"
             )
-        return DenseIndex(index, spec, self.vector_rows, live)
+        return DenseIndex(backend, self.vector_rows, live)
 
     def vector_rows(self) -> tuple[NpyRows, np.ndarray]:
         """(rows of vectors.npy read on demand, pks): what re-scoring reads, without mapping the file."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,6 @@ from index.search.fusion import FusionConfig, fuse_hits, parse_fusion
 from index.errors import BadQuery, NoVectors, UnknownPassage
 from index.search.reader import IndexReader, open_reader
 from index.storage.store import StoredPassage
-from index.ann.vectors import search_faiss
 
 DEFAULT_FUSION = parse_fusion("rrf:10")
 MODES = ("auto", "hybrid", "dense", "lexical")
@@ -41,6 +41,8 @@ class SearchResult:
     mode: str
     hits: list[Hit]
     notices: list[str] = field(default_factory=list)
+    # ask(): milliseconds spent encoding the question and on everything else (what `bench` reports)
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
         out = {"query": self.query, "mode": self.mode, "hits": [h.to_dict() for h in self.hits]}
@@ -102,6 +104,8 @@ class Searcher:
         return self._last_query[1]
 
     def ask(self, question: str, k: int = 5, mode: str = "auto") -> SearchResult:
+        started = time.perf_counter()
+        encode_s = 0.0
         question = question.strip()
         if not question:
             raise BadQuery("the question is empty; ask something, e.g. semsearch ask \"who visited Tehran?\"")
@@ -109,7 +113,9 @@ class Searcher:
         chosen, notices = self.resolve_mode(mode)
         if chosen in ("dense", "hybrid"):
             try:
+                encode_started = time.perf_counter()
                 vector = self.query_vector(question)
+                encode_s = time.perf_counter() - encode_started
             except ModelUnavailable as exc:
                 if mode != "auto":
                     raise
@@ -121,7 +127,10 @@ class Searcher:
             pairs = self.dense_pairs(vector, k)
         else:
             pairs = self.hybrid_pairs(question, vector, k)
-        return SearchResult(question, chosen, self.hits(pairs), notices)
+        hits = self.hits(pairs)
+        total_s = time.perf_counter() - started
+        timings = {"encode": encode_s * 1000.0, "search": (total_s - encode_s) * 1000.0}
+        return SearchResult(question, chosen, hits, notices, timings)
 
     def hybrid_pairs(self, text: str, vector: np.ndarray, k: int, exclude=lambda pk: False) -> list[tuple[int, float]]:
         """Fuse the dense and lexical rankings (each CANDIDATES deep) with the configured fusion."""
@@ -152,7 +161,7 @@ class Searcher:
         index = self.reader.faiss_index
         depth = k
         while True:
-            scores, pks = search_faiss(index, vector[None, :], depth + 1)
+            scores, pks = index.search(vector[None, :], depth + 1)
             pairs = [(int(p), float(s)) for p, s in zip(pks[0], scores[0]) if p >= 0 and not exclude(int(p))]
             if len(pairs) >= k or depth + 1 >= index.ntotal:
                 return pairs[:k]
