@@ -100,6 +100,9 @@ class IndexInfo:
     query_encoder: dict | None = None  # the lean encoder questions use (kind, agreement); None: sentence-transformers
     vector_index: str | None = None  # the FAISS index description ("IDMap2,Flat", "IVF2048,SQ8", ...)
     vector_index_exact: bool | None = None  # exact search (flat, float32), or approximate / compact codes
+    precision: str | None = None  # how the last run encoded passages (fp32 | bf16)
+    model_files: str | None = None  # the shared model files (lean query encoder, OpenVINO IR) on this machine
+    model_files_bytes: int = 0  # their size, not part of size_bytes: every index of the model shares them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,15 +114,36 @@ def describe_index(directory: str | Path | None = None) -> IndexInfo:
     try:
         m = reader.manifest
         lexical = reader.store.conn.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0]
-        size = sum(p.stat().st_size for p in reader.generation_dir.iterdir() if p.is_file())
-        size += (directory / "manifest.json").stat().st_size
+        size = disk_usage(directory)
+        shared = shared_model_files(m.model.fingerprint)
         return IndexInfo(
             str(directory), m.model.id, m.model.dimension, m.model.max_tokens, dict(m.model.prompts),
             m.counts.documents, m.counts.passages, m.counts.vectors, m.counts.vectors > 0,
             lexical == m.counts.passages and m.counts.passages > 0, size, m.created, m.updated,
             str(m.generation), dict(m.chunker), m.format_version,
             dict(m.query_encoder) if m.query_encoder else None, (m.faiss or {}).get("description"),
-            (m.faiss or {}).get("exact"),
+            (m.faiss or {}).get("exact"), m.precision, str(shared.directory) if shared else None,
+            shared.size_bytes() if shared else 0,
         )
     finally:
         reader.close()
+
+
+def disk_usage(directory: Path) -> int:
+    """Bytes the index folder takes on disk (every generation kept, the lock file and leftovers included)."""
+    total = 0
+    for path in directory.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_blocks * 512
+        except OSError:
+            continue
+    return total
+
+
+def shared_model_files(fingerprint: str | None):
+    if not fingerprint:
+        return None
+    from embed.encode.derived import derived_for
+
+    return derived_for(fingerprint)

@@ -5,6 +5,8 @@ Builders live in tests/modelkit.py (``build_tiny_bert``, ``build_static``) for r
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,11 @@ import pytest
 from tests.modelkit import MINILM_DIR, build_static, build_tiny_bert
 
 PROMPTS = {"query": "query: ", "document": "passage: "}
+
+
+def pytest_configure(config) -> None:
+    """Derived model files (embed/encode/derived.py) go to a cache of this test session, never the user's."""
+    os.environ["SEMSEARCH_CACHE"] = tempfile.mkdtemp(prefix="semsearch-test-cache-")
 
 
 @pytest.fixture(scope="session")

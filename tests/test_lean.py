@@ -195,13 +195,19 @@ def bert_index(tmp_path, tiny_bert_dir):
     return tmp_path, report
 
 
+def shared_dir(manifest) -> Path:
+    from embed.encode.derived import model_dir
+
+    return model_dir(manifest.model.fingerprint)
+
+
 def test_manifest_records_the_lean_encoder(bert_index):
     root, report = bert_index
     manifest = read_manifest(root / "idx")
     record = manifest.query_encoder
     assert report.query_encoder_notice is None
-    assert record["kind"] == "bert" and record["fingerprint"] == manifest.model.fingerprint
-    assert record["path"] == f"lean/{manifest.model.fingerprint}" and (root / "idx" / record["path"] / "lean.json").is_file()
+    assert record["kind"] == "bert" and record["fingerprint"] == manifest.model.fingerprint and record["shared"]
+    assert (shared_dir(manifest) / "lean.json").is_file() and not (root / "idx" / "lean").exists()
     assert record["min_cosine"] >= 0.999 and record["checked_texts"] > 0
     assert manifest.precision in ("fp32", "bf16")
     encoder, note = choose_encoder(root / "idx", manifest)
@@ -210,12 +216,13 @@ def test_manifest_records_the_lean_encoder(bert_index):
 
 def test_lean_encoder_is_exported_once_per_model(bert_index, tiny_bert_dir):
     root, _ = bert_index
-    onnx = root / "idx" / read_manifest(root / "idx").query_encoder["path"] / "bert.npy"
-    before = onnx.stat().st_mtime_ns
+    weights = shared_dir(read_manifest(root / "idx")) / "bert.npy"
+    before = weights.stat().st_mtime_ns
     (root / "docs" / "space" / "new.txt").write_text("Comets\n\nA comet passed the sun and grew a tail.")
     build_index([root / "docs"], root / "idx", IndexOptions(model=str(tiny_bert_dir)))
-    assert onnx.stat().st_mtime_ns == before
-    assert read_manifest(root / "idx").query_encoder["path"] == onnx.parent.relative_to(root / "idx").as_posix()
+    build_index([root / "docs"], root / "other", IndexOptions(model=str(tiny_bert_dir)))  # a second index shares them
+    assert weights.stat().st_mtime_ns == before
+    assert read_manifest(root / "other").query_encoder == read_manifest(root / "idx").query_encoder
 
 
 def test_static_index_records_static_kind(tmp_path, static_model_dir):
@@ -226,13 +233,12 @@ def test_static_index_records_static_kind(tmp_path, static_model_dir):
 
 def test_export_failure_is_a_note_not_an_error(tmp_path, tiny_bert_dir, monkeypatch):
     import embed.lean.export
-    import index.search.query_encoder
 
     def broken(encoder, target):
         raise LeanUnavailable(encoder.model_id, "export failed (simulated)")
 
     monkeypatch.setattr(embed.lean.export, "export_lean", broken)
-    monkeypatch.setattr(index.search.query_encoder, "_EXPORTED", {})
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(tmp_path / "cache"))  # nothing derived for this model yet
     write_corpus(tmp_path / "docs")
     report = build_index([tmp_path / "docs"], tmp_path / "idx", IndexOptions(model=str(tiny_bert_dir)))
     assert report.vectors == report.passages > 0
@@ -291,12 +297,15 @@ def test_plain_question_skips_typer_and_rich(bert_index):
 
 def test_missing_lean_files_fall_back_with_a_note(bert_index):
     root, _ = bert_index
-    lean_dir = root / "idx" / read_manifest(root / "idx").query_encoder["path"]
-    (lean_dir / "bert.npy").unlink()
+    weights = shared_dir(read_manifest(root / "idx")) / "bert.npy"
+    weights.unlink()
     answer, heavy, stderr = run_ask(root / "idx")
+    assert weights.is_file()  # made again by that question, for the next ones
     assert heavy == sorted(HEAVY) and len(answer["hits"]) == 3
     notes = [line for line in stderr.splitlines() if "lean query encoder" in line]
-    assert len(notes) == 1 and "bert.npy is missing" in notes[0]
+    assert len(notes) == 1 and "bert.npy is missing" in notes[0] and "made them again" in notes[0]
+    _, heavy, stderr = run_ask(root / "idx")
+    assert heavy == [] and "lean query encoder" not in stderr
 
 
 def test_index_without_lean_record_falls_back_with_a_note(bert_index):

@@ -121,17 +121,22 @@ def hub_endpoint() -> str:
 
 
 def _load_local(model: str, path: Path, device: str | None) -> SentenceTransformer:
+    check_local_dir(model, path)
+    return _construct(model, str(path), device, local_files_only=True)
+
+
+def check_local_dir(model: str, path: Path) -> None:
+    """ModelUnavailable unless ``path`` is a directory that looks like a sentence-transformers model."""
     if not path.exists():
         raise ModelUnavailable(model, "no such directory")
     if not path.is_dir():
         raise ModelUnavailable(model, "not a model directory (it is a file)")
     if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
         raise ModelUnavailable(model, "not a sentence-transformers model: no modules.json or config.json in it")
-    return _construct(model, str(path), device, local_files_only=True)
 
 
 def _load_from_hub(model: str, device: str | None) -> SentenceTransformer:
-    snapshot = _cached_snapshot(model) or bundled_snapshot(model)
+    snapshot = cached_snapshot(model) or bundled_snapshot(model)
     if snapshot is not None:
         return _construct(model, snapshot, device, local_files_only=True)
     host = urlsplit(hub_endpoint()).hostname or hub_endpoint()
@@ -142,7 +147,7 @@ def _load_from_hub(model: str, device: str | None) -> SentenceTransformer:
     return _construct(model, model, device, local_files_only=False, cache_folder=_download_cache())
 
 
-def _cached_snapshot(model: str) -> str | None:
+def cached_snapshot(model: str) -> str | None:
     """The cached snapshot directory of hub model ``model``, or None (no network is touched)."""
     from huggingface_hub import snapshot_download
 

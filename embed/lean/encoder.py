@@ -122,13 +122,17 @@ class TransformerLean(LeanEncoder):
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
-    def _embed(self, texts: list[str], prompt: str) -> np.ndarray:
+    def feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Token ids, attention mask and token types of ``texts``, padded to the longest, truncated at the limit."""
         encodings = self.tokenizer.encode_batch(texts)
-        feeds = {
+        return {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+
+    def _embed(self, texts: list[str], prompt: str) -> np.ndarray:
+        feeds = self.feeds(texts)
         tokens = self.run(feeds)
         mask = feeds["attention_mask"]
         if prompt and not self.include_prompt:

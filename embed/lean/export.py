@@ -157,9 +157,19 @@ def _save_transformer_tokenizer(hf_tokenizer: Any, max_length: int, path: Path) 
 
 
 def _export_onnx(transformer: Any, path: Path) -> None:
-    """The transformer as ONNX (dynamic batch and sequence axes), then optimised once by onnxruntime."""
+    """The transformer as ONNX, optimised once by onnxruntime (for the lean query encoder)."""
+    raw = export_plain_onnx(transformer, path.with_suffix(".raw.onnx"))
+    _optimise(raw, path)
+    raw.unlink()
+
+
+def export_plain_onnx(transformer: Any, path: Path) -> Path:
+    """The transformer (a sentence-transformers Transformer module, or an encoder holding one as
+    ``model[0]``) as standard ONNX ops: input ids -> token embeddings, dynamic batch and sequence axes."""
     import torch
 
+    if not hasattr(transformer, "auto_model"):
+        transformer = transformer.model[0]
     auto_model = transformer.auto_model
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in transformer.tokenizer.model_input_names]
 
@@ -175,7 +185,6 @@ def _export_onnx(transformer: Any, path: Path) -> None:
     batch = transformer.tokenizer(["a river carries water to the sea", "water"], padding=True, return_tensors="pt")
     device = next(auto_model.parameters()).device
     example = {name: batch[name].to(device) for name in names}
-    raw = path.with_suffix(".raw.onnx")
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "token_embeddings"]}
     was_training = auto_model.training
     auto_model.eval()
@@ -183,13 +192,12 @@ def _export_onnx(transformer: Any, path: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                TokenEmbeddings(), tuple(example[n] for n in names), str(raw), input_names=names,
+                TokenEmbeddings(), tuple(example[n] for n in names), str(path), input_names=names,
                 output_names=["token_embeddings"], dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False,
             )
     finally:
         auto_model.train(was_training)
-    _optimise(raw, path)
-    raw.unlink()
+    return path
 
 
 def _optimise(source: Path, target: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -13,22 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
-from embed.errors import ModelUnavailable, UnreadableFile
+from embed.errors import UnreadableFile
 from embed.records import ChunkerSettings, Document
-from index.storage.atomic import fsync_path
-from index.errors import BadQuery, IndexCorrupt, IndexNotFound, ModelMismatch
-from index.storage.layout import next_generation, remove_stale_generations, writer_lock
-from index.storage.manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
-from index.search.query_encoder import lean_for_generation, prune_lean, record_query_encoder
-from index.storage.store import Store, connect
-from index.build.sync import sync_documents
 from index.ann.factory import PreviousAnn, update_ann
 from index.ann.spec import AnnSpec, check_index_options
 from index.ann.vectors import load_array, save_array
+from index.build.model import (
+    check_same_model, choose_model, chunker_for, chunker_key, model_info, open_model, query_encoder_record,
+)
+from index.build.sync import documents_unchanged, sync_documents
+from index.errors import BadQuery, IndexCorrupt, IndexNotFound
+from index.storage.atomic import fsync_path
+from index.storage.layout import next_generation, remove_stale_generations, writer_lock
+from index.storage.manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
+from index.storage.store import Store, connect
 
 # phase ("reading" | "encoding"), done, total
 PhaseProgress = Callable[[str, int, int], None]
-APPROX_MAX_TOKENS = 256
 PAUSE_ENV = "SEMSEARCH_TEST_PAUSE_AT"  # tests: stop at a named checkpoint so a kill lands there
 
 
@@ -40,25 +40,6 @@ def checkpoint(name: str) -> None:
         time.sleep(60)
 
 
-def check_precision(requested: str) -> None:
-    """BadQuery for an unknown precision (without resolving "auto", which reads the CPU flags)."""
-    from embed.encode.precision import check_precision as check
-
-    try:
-        check(requested)
-    except ValueError as exc:
-        raise BadQuery(str(exc)) from None
-
-
-def choose_precision(encoder, requested: str) -> str | None:
-    """"fp32" | "bf16" for encoding passages (None without a model); ``requested`` was checked by IndexOptions."""
-    if encoder is None:
-        return None
-    from embed.encode.precision import resolve_precision
-
-    return resolve_precision(requested, str(getattr(getattr(encoder, "model", None), "device", "cpu")))
-
-
 @dataclass(frozen=True)
 class IndexOptions:
     model: str | None = None  # None: the index's own model, else SEMSEARCH_MODEL, else the default
@@ -67,13 +48,18 @@ class IndexOptions:
     batch_size: int = 32
     min_tokens: int = 48
     lexical_only: bool = False  # store passages and BM25 only; never load the model
-    precision: str = "auto"  # auto | fp32 | bf16: passage encoding (auto: bf16 on CPUs with AMX / AVX-512 BF16)
-    index_type: str = "auto"  # auto | flat | hnsw | ivf (index/ann.py)
+    precision: str = "auto"  # auto | fp32 | bf16: passage encoding (auto: what OpenVINO picks for the CPU)
+    index_type: str = "auto"  # auto | flat | hnsw | ivf (index/ann/spec.py)
     vectors: str = "auto"  # auto | fp32 | fp16 | sq8: the codes the FAISS index keeps
 
     def __post_init__(self) -> None:  # bad values fail here, before any work
+        from embed.encode.precision import check_precision
+
         check_index_options(self.index_type, self.vectors)  # UnknownIndexOption
-        check_precision(self.precision)  # BadQuery
+        try:
+            check_precision(self.precision)
+        except ValueError as exc:
+            raise BadQuery(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -97,28 +83,10 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     model_notice: str | None = None
     seconds: float = 0.0
-    query_encoder_notice: str | None = None  # why no lean query encoder was recorded (index/query_encoder.py)
+    query_encoder_notice: str | None = None  # why passages or questions go through sentence-transformers
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def normalise_model_name(name: str) -> str:
-    """A local model directory is recorded by its absolute path; a hub id as given."""
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.is_dir() else name
-
-
-def choose_model(old: Manifest | None, options: IndexOptions, directory: Path) -> str:
-    from embed.encode.models import DEFAULT_MODEL
-
-    requested = options.model or os.environ.get("SEMSEARCH_MODEL") or None
-    requested = normalise_model_name(requested) if requested else None
-    if old is None or options.rebuild:
-        return requested or DEFAULT_MODEL
-    if requested and requested != old.model.id:
-        raise ModelMismatch(str(directory), old.model.id, requested)
-    return old.model.id
 
 
 def read_previous(directory: Path, rebuild: bool) -> Manifest | None:
@@ -130,27 +98,6 @@ def read_previous(directory: Path, rebuild: bool) -> Manifest | None:
         if rebuild:
             return None
         raise
-
-
-def load_model(model: str):
-    """(encoder, notice): the encoder, or None and the ModelUnavailable text explaining the fixes."""
-    from embed.encode.sentence_transformers import load_encoder
-
-    try:
-        return load_encoder(model), None
-    except ModelUnavailable as exc:
-        return None, str(exc)
-
-
-def chunker_for(encoder, old: Manifest | None, options: IndexOptions):
-    """(counter, settings): the model's own tokenizer, or the offline approximation."""
-    if encoder is not None:
-        settings = ChunkerSettings(encoder.passage_budget(), options.min_tokens, encoder.model_id)
-        return encoder.counter, settings
-    from embed.text.approx import ApproxCounter
-
-    max_tokens = (old.model.max_tokens if old and old.model.max_tokens else APPROX_MAX_TOKENS) - 2
-    return ApproxCounter(), ChunkerSettings(max_tokens, options.min_tokens, "approx")
 
 
 def build_index(
@@ -181,58 +128,74 @@ def index_documents(
 
 
 def update_index(directory, options: IndexOptions, progress, gather, scope: list[Path] | None) -> IndexReport:
-    """The shared writer: lock, pick the model, write a whole new generation, swap the manifest."""
+    """The shared writer: lock, read, and when anything changed pick the model and write a new generation.
+
+    A run that changes nothing loads no model and writes nothing: it hashes the files and stops.
+    """
     started = time.perf_counter()
     directory = Path(directory)
     with writer_lock(directory, wait=options.wait):
         old = read_previous(directory, options.rebuild)
-        model = choose_model(old, options, directory)
-        encoder, notice = (None, None) if options.lexical_only else load_model(model)
-        precision = choose_precision(encoder, options.precision)
+        model = choose_model(old, options.model, options.rebuild, directory)
+        documents, skipped = gather()
+        if old is not None and not options.rebuild and nothing_changed(directory, old, options, documents, scope):
+            counts = old.counts
+            return IndexReport(
+                str(directory), model, 0, 0, 0, counts.passages, 0, counts.documents, counts.passages, counts.vectors,
+                skipped, seconds=round(time.perf_counter() - started, 3),
+            )
+        opened, notice = (None, None) if options.lexical_only else open_model(model, options.precision)
+        encoder = opened.encoder if opened is not None else None
         if encoder is not None and old is not None and not options.rebuild:
             check_same_model(directory, old.model, encoder)
-        counter, settings = chunker_for(encoder, old, options)
+        counter, settings = chunker_for(encoder, old, options.min_tokens)
         gen = next_generation(directory)
         gen_dir = directory / gen
         try:
             job = GenerationJob(directory, gen_dir, old if not options.rebuild else None, encoder, options, progress)
-            report = job.write(gather, scope, counter, settings, precision)
-            lean = lean_for_generation(directory, gen_dir, encoder)
+            report = job.write(documents, scope, counter, settings)
         except BaseException:
             shutil.rmtree(gen_dir, ignore_errors=True)
             raise
         checkpoint("before-manifest")
         new = finish_manifest(old, options, model, encoder, settings, gen, report.counts)
-        new = record_query_encoder(new, encoder, lean.record, precision)
-        new = replace(new, faiss=report.faiss)
-        write_manifest(directory, new)
+        if encoder is not None:
+            new = replace(new, query_encoder=query_encoder_record(opened), precision=encoder.precision)
+        write_manifest(directory, replace(new, faiss=report.faiss))
         checkpoint("after-manifest")
         remove_stale_generations(directory, keep={gen, str(old.generation) if old else ""})
-        if encoder is not None:
-            prune_lean(directory, getattr(encoder, "fingerprint", None))
+        shutil.rmtree(directory / "lean", ignore_errors=True)  # per-index model copies of older versions
     added, updated, removed, unchanged = report.diff
     return IndexReport(
         directory=str(directory), model=model, added=added, updated=updated, removed=removed,
         unchanged=unchanged, encoded=report.encoded, documents=report.counts.documents,
-        passages=report.counts.passages, vectors=report.counts.vectors, skipped=report.skipped,
+        passages=report.counts.passages, vectors=report.counts.vectors, skipped=skipped,
         model_notice=notice, seconds=round(time.perf_counter() - started, 3),
-        query_encoder_notice=lean.note if encoder is not None else None,
+        query_encoder_notice=opened.notice if opened is not None else None,
     )
 
 
-def check_same_model(directory: Path, recorded: ModelInfo, encoder) -> None:
-    if recorded.dimension not in (None, encoder.dimension) or (
-        recorded.fingerprint and getattr(encoder, "fingerprint", None) not in (None, recorded.fingerprint)
-    ):
-        raise ModelMismatch(str(directory), f"{recorded.id} (as it was when indexed)", f"{encoder.model_id} (changed)")
+def nothing_changed(directory: Path, old: Manifest, options: IndexOptions, documents, scope) -> bool:
+    """True when this run would write what the index already holds: same documents (by content hash and
+    chunker), every passage with a vector (or no model wanted), the same vector-index options."""
+    if not old.chunker or (old.counts.vectors < old.counts.passages and not options.lexical_only):
+        return False
+    requested = AnnSpec.from_manifest(old.faiss).requested
+    for key in ("index_type", "vectors"):
+        value = getattr(options, key)
+        if value != "auto" and requested.get(key) != value:
+            return False
+    db_path = directory / str(old.generation) / old.files["passages"]
+    store = Store(connect(db_path, readonly=True))
+    try:
+        return documents_unchanged(store.documents(), documents, scope, chunker_key(old.chunker))
+    finally:
+        store.close()
 
 
 def finish_manifest(old, options, model, encoder, settings, gen, counts: Counts) -> Manifest:
     if encoder is not None:
-        info = ModelInfo(
-            encoder.model_id, encoder.dimension, encoder.max_tokens, dict(encoder.prompts),
-            getattr(encoder, "fingerprint", None),
-        )
+        info = model_info(encoder)
     elif old is not None and not options.rebuild:
         info = old.model
     else:
@@ -249,7 +212,6 @@ class GenerationReport:
     diff: tuple[int, int, int, int]  # added, updated, removed, unchanged
     encoded: int
     counts: Counts
-    skipped: list[Skipped]
     faiss: dict = field(default_factory=lambda: AnnSpec().to_manifest())
 
 
@@ -262,7 +224,7 @@ class GenerationJob:
     options: IndexOptions
     progress: PhaseProgress | None
 
-    def write(self, gather, scope, counter, settings: ChunkerSettings, precision: str | None = None) -> GenerationReport:
+    def write(self, documents: Sequence[Document], scope, counter, settings: ChunkerSettings) -> GenerationReport:
         """Write the complete new generation folder (nothing visible until the manifest names it)."""
         self.gen_dir.mkdir(parents=True)
         db_path = self.gen_dir / "passages.sqlite"
@@ -272,9 +234,7 @@ class GenerationJob:
         checkpoint("db-copied")
         try:
             old_vectors = read_old_vectors(self.directory, self.old, store)
-            documents, skipped = gather()
-            chunker_key = json.dumps(asdict(settings), sort_keys=True)
-            sync = sync_documents(store, documents, scope, counter, settings, chunker_key)
+            sync = sync_documents(store, documents, scope, counter, settings, chunker_key(settings))
             vectors, ids, encoded = assemble_vectors(
                 store, old_vectors, self.encoder, self.options.batch_size, self.progress
             )
@@ -293,7 +253,7 @@ class GenerationJob:
         for path in self.gen_dir.iterdir():
             fsync_path(path)
         fsync_path(self.gen_dir)
-        return GenerationReport(sync.diff, encoded, counts, skipped, spec.to_manifest())
+        return GenerationReport(sync.diff, encoded, counts, spec.to_manifest())
 
     def previous_ann(self) -> PreviousAnn | None:
         """The previous generation's FAISS index and vectors, for an incremental update (index/ann.py)."""

@@ -78,3 +78,13 @@ def replace_document(store: Store, doc: Document, passages, chunker_key: str) ->
     path = str(Path(doc.path).resolve())
     store.put_document(StoredDocument(doc.source, path, doc.title, doc.digest, chunker_key, len(passages)))
     return DocumentSync(added, updated, removed, unchanged)
+
+
+def documents_unchanged(stored: dict[str, StoredDocument], documents: Sequence[Document], scope, chunker_key: str) -> bool:
+    """Would :func:`sync_documents` leave ``stored`` as it is? (Same content hashes and chunker, nothing gone.)"""
+    latest = {doc.source: doc for doc in documents}
+    for source, doc in latest.items():
+        prior = stored.get(source)
+        if prior is None or prior.digest != doc.digest or prior.chunker != chunker_key:
+            return False
+    return not any(source not in latest and in_scope(prior.path, scope) for source, prior in stored.items())

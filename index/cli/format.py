@@ -57,7 +57,11 @@ def format_info(details) -> str:
         ("vector index", vector_index_text(details)),
         ("questions", question_path_text(details)),
         ("lexical", "BM25 (SQLite FTS5)" if details.lexical_present else "absent"),
+        ("passages in", details.precision or "not encoded yet"),
         ("size on disk", format_size(details.size_bytes)),
+        ("model files", f"{format_size(details.model_files_bytes)} in {details.model_files} (shared by every index of "
+                        "this model)" if details.model_files else "none on this machine yet (the next question or "
+                        "`semsearch index` makes them)"),
         ("created", details.created),
         ("updated", details.updated),
     ]

@@ -1,0 +1,171 @@
+"""Files derived from a model, made once per machine and shared by every index that uses the model.
+
+    <cache>/models/<fingerprint>/   lean.json, tokenizer.json, bert.npy | model.onnx | embeddings.npy:
+                                    the torch-free query encoder (embed/lean/)
+                                    openvino/model.xml + model.bin: the passage encoder (transformers only)
+                                    derived.json: what was made and how closely each agrees with
+                                    sentence-transformers, measured once, here
+    <cache>/sources/<stamp>.json    which fingerprint a model's files on disk have (embed/encode/source.py)
+
+<cache> is $SEMSEARCH_CACHE, else the platform's user cache folder (~/.cache/semsearch on Linux). Everything
+is written to a temporary name and renamed, so a killed export leaves nothing half-made behind a valid name.
+torch is needed only by :func:`make_derived` (the export); finding and loading never import it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embed.encode.openvino import OPENVINO_DIR
+from embed.encode.source import ModelSource
+
+CACHE_ENV = "SEMSEARCH_CACHE"
+DERIVED_JSON = "derived.json"
+DERIVED_VERSION = 1
+MIN_COSINE = 0.999  # a derived encoder is used only when it agrees with sentence-transformers this closely
+# fixed texts the derived encoders are checked on: short and long, so padding and long inputs are both seen
+SAMPLES = (
+    "who wrote it and when?",
+    "what happened next",
+    "The river carries water from the mountains to the sea, and towns grew along its banks.",
+    " ".join(["Measurements were repeated on three machines over several weeks to rule out drift."] * 12),
+)
+
+
+def cache_root() -> Path:
+    configured = os.environ.get(CACHE_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("semsearch", appauthor=False))
+
+
+def model_dir(fingerprint: str) -> Path:
+    return cache_root() / "models" / fingerprint
+
+
+@dataclass(frozen=True)
+class DerivedModel:
+    directory: Path
+    record: dict[str, Any]  # derived.json
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.record["fingerprint"])
+
+    @property
+    def lean_ok(self) -> bool:
+        return bool(self.record.get("lean", {}).get("ok"))
+
+    @property
+    def engine(self) -> str:
+        """"openvino" | "lean" (static models: the table is the encoder) | "" (none: use sentence-transformers)."""
+        return str(self.record.get("engine", {}).get("kind", "")) if self.record.get("engine", {}).get("ok") else ""
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.directory.rglob("*") if p.is_file())
+
+
+def find_derived(source: ModelSource) -> DerivedModel | None:
+    """The derived files of the model at ``source``, when this machine made them before."""
+    try:
+        fingerprint = json.loads((cache_root() / "sources" / f"{source.stamp}.json").read_text("utf-8"))["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return derived_for(str(fingerprint))
+
+
+def derived_for(fingerprint: str) -> DerivedModel | None:
+    directory = model_dir(fingerprint)
+    try:
+        record = json.loads((directory / DERIVED_JSON).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("version") != DERIVED_VERSION or record.get("fingerprint") != fingerprint:
+        return None
+    return DerivedModel(directory, record)
+
+
+def make_derived(encoder: Any, source: ModelSource | None) -> DerivedModel:
+    """Export the lean query encoder and the OpenVINO passage encoder of a loaded sentence-transformers
+    ``encoder``, measure both against it, record the result. Never raises for a model that cannot be
+    exported: the record says why, and callers keep sentence-transformers for that part."""
+    from embed.lean.encoder import load_lean
+    from embed.lean.export import export_lean
+
+    fingerprint = encoder.fingerprint
+    target = model_dir(fingerprint)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {"version": DERIVED_VERSION, "fingerprint": fingerprint, "model_id": encoder.model_id}
+    tmp = target.parent / f".{fingerprint}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        record["lean"] = attempt(lambda: agreement(load_lean(export_lean(encoder, tmp)), encoder))
+        if not record["lean"]["ok"]:
+            record["engine"] = {"ok": False, "reason": "no torch-free form of this model"}
+        elif load_lean(tmp).settings["kind"] == "static":  # the table lookup is as fast as it gets
+            record["engine"] = {**record["lean"], "kind": "lean"}
+        else:
+            record["engine"] = attempt(lambda: {**export_openvino(encoder, tmp), "kind": "openvino"})
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / DERIVED_JSON).write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if source is not None:
+        remember_source(source, fingerprint)
+    return DerivedModel(target, record)
+
+
+def attempt(make) -> dict[str, Any]:
+    """{"ok": True, ...measurements} or {"ok": False, "reason": ...}: an export that fails is recorded, not raised."""
+    try:
+        result = make()
+    except Exception as exc:  # torch.onnx, openvino and onnxruntime raise many types for unsupported models
+        return {"ok": False, "reason": " ".join(str(exc).split())[:300] or type(exc).__name__}
+    if result["min_cosine"] < MIN_COSINE:
+        return {**result, "ok": False, "reason": f"disagrees with sentence-transformers (cosine {result['min_cosine']:.4f})"}
+    return {**result, "ok": True}
+
+
+def agreement(derived: Any, encoder: Any) -> dict[str, Any]:
+    """Smallest cosine between ``derived`` and sentence-transformers vectors of SAMPLES, as questions and passages."""
+    texts = list(SAMPLES)
+    cosines = np.concatenate([
+        np.sum(derived.encode_documents(texts) * encoder.encode_documents(texts), axis=1),
+        np.sum(derived.encode_queries(texts) * encoder.encode_queries(texts), axis=1),
+    ])
+    return {"min_cosine": round(float(cosines.min()), 6), "checked_texts": len(cosines)}
+
+
+def export_openvino(encoder: Any, directory: Path) -> dict[str, Any]:
+    """The transformer as OpenVINO IR (via a plain ONNX export) beside the lean files; measured in float32."""
+    from embed.encode.openvino import load_openvino
+    from embed.lean.export import export_plain_onnx
+
+    import openvino
+
+    out = directory / OPENVINO_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_plain_onnx(encoder, out / "model.onnx")
+    openvino.save_model(openvino.convert_model(str(onnx_path)), str(out / "model.xml"), compress_to_fp16=False)
+    for leftover in out.glob("model.onnx*"):
+        leftover.unlink()
+    return agreement(load_openvino(directory, "fp32"), encoder)
+
+
+def remember_source(source: ModelSource, fingerprint: str) -> None:
+    path = cache_root() / "sources" / f"{source.stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "model_id": source.model_id}), encoding="utf-8")
+    os.replace(tmp, path)
