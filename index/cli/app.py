@@ -49,8 +49,8 @@ def index_cmd(
         "re-scored exactly; auto: fp32 for flat, sq8 for hnsw/ivf)."
     ),
     precision: str = typer.Option(
-        "auto", "--precision", help="auto | fp32 | bf16: how passages are encoded (auto: bf16 on CPUs with "
-        "AMX or AVX-512 BF16, else fp32)."
+        "auto", "--precision", help="auto | fp32 | bf16: how OpenVINO encodes passages (auto: what it "
+        "picks for the CPU: bf16 with AMX or AVX-512 BF16, else fp32)."
     ),
     as_json: bool = JsonFlag,
 ) -> None:
@@ -134,6 +134,9 @@ def info(index_dir: Optional[Path] = IndexDir, as_json: bool = JsonFlag) -> None
 
 from index.cli.bench_cmd import bench; app.command()(bench)  # noqa: E402,E702 - `semsearch bench`
 from index.cli.tune_cmd import tune; app.command()(tune)  # noqa: E402,E702 - `semsearch tune`
+from index.cli import serve_cmd  # noqa: E402 - `semsearch serve`, `mcp`, `watch` (index/serve/)
+for _command in (serve_cmd.serve, serve_cmd.mcp, serve_cmd.watch):
+    app.command()(_command)
 
 
 def main() -> None:  # typer's entry point (the console script is index.cli.quick:main)

@@ -1,0 +1,202 @@
+"""The HTTP API and web page (`semsearch serve`): a thin, read-only layer over the same library calls as
+the CLI, answering from a LiveIndex.
+
+    GET /api/ask?q=...&k=5&mode=auto            what `semsearch ask --json` prints
+    GET /api/related?id=...|text=...&k=5&other_articles=false&mode=auto
+                                                what `semsearch related --json` prints
+    GET /api/passages/{id}                      one passage and its neighbours' ids
+    GET /api/info                               what `semsearch info --json` prints
+    GET /healthz                                {"status": "ok", "generation": ...} (503 without an index)
+    GET /  /static/app.js  /static/style.css    the web page (three fixed files; no path reaches the disk)
+    GET /docs                                   OpenAPI documentation
+
+Every error is ``{"error": "one line"}`` with 400 (bad argument), 404 (unknown passage or route),
+413 (question, text or request too large), 503 (no index or no model), never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from embed.errors import EmbedError, ModelUnavailable
+from index.errors import BadQuery, IndexBusy, IndexCorrupt, IndexNotFound, SemsearchError, UnknownPassage
+from index.search.passages import view_passage
+from index.search.searcher import MODES
+from index.serve.live import IndexUnavailable, LiveIndex, one_line
+
+MAX_QUESTION_CHARS = 1_000  # a question longer than this is not a question: 413
+MAX_TEXT_CHARS = 10_000  # `related` text: a few paragraphs
+MAX_K = 100
+MAX_URL_BYTES = 16_384  # path + query string
+MAX_BODY_BYTES = 0  # the API is read-only: no request carries a body
+WEB = Path(__file__).with_name("web")
+STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
+# the page loads only its own files: no CDN, no inline script, nothing sent elsewhere
+PAGE_POLICY = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+# /docs loads swagger-ui from a CDN; that page alone is allowed to
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
+
+log = logging.getLogger("semsearch.serve")
+Mode = Literal["auto", "hybrid", "dense", "lexical"]
+assert set(Mode.__args__) == set(MODES)  # noqa: S101 - the API offers exactly the searcher's modes
+
+
+class TooLarge(SemsearchError):
+    """A question, text or request over its bound: 413."""
+
+
+def status_of(exc: BaseException) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
+    if isinstance(exc, UnknownPassage):
+        return 404
+    if isinstance(exc, (IndexUnavailable, IndexNotFound, IndexCorrupt, IndexBusy, ModelUnavailable)):
+        return 503
+    return 400  # BadQuery, NoVectors, ... : the request cannot be answered as asked
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def bounded(value: str, limit: int, what: str) -> str:
+    if len(value) > limit:
+        raise TooLarge(f"the {what} has {len(value)} characters; at most {limit} are accepted")
+    return value
+
+
+def check_k(k: int) -> int:
+    if not 1 <= k <= MAX_K:
+        raise BadQuery(f"k must be between 1 and {MAX_K} (got {k})")
+    return k
+
+
+def with_highlights(result, searcher) -> dict:
+    """The --json object with each hit's best sentence as "highlight": [start, end] in its text."""
+    from index.cli.present import pick_highlights  # plain functions, no typer or rich
+
+    payload = result.to_dict()
+    spans = pick_highlights(result, searcher) if result.hits else {}
+    for hit in payload["hits"]:
+        span = spans.get(hit["id"])
+        hit["highlight"] = list(span) if span else None
+    return payload
+
+
+def create_app(live: LiveIndex) -> FastAPI:
+    app = FastAPI(
+        title="semsearch", version="1", docs_url="/docs", redoc_url=None,
+        description="Read-only semantic search over a local semsearch index. Responses are what the CLI's "
+        "--json prints; errors are {\"error\": \"...\"} with 400, 404, 413 or 503.",
+    )
+    install_guards(app)
+
+    @app.get("/api/ask", summary="Passages closest in meaning to a question (= semsearch ask --json)")
+    def ask(
+        q: str = Query(..., description=f"The question (at most {MAX_QUESTION_CHARS} characters)."),
+        k: int = Query(5, description=f"How many passages (1..{MAX_K})."),
+        mode: Mode = Query("auto", description="auto: hybrid when the index has vectors, else lexical."),
+        highlight: bool = Query(False, description="Add each hit's best sentence as \"highlight\": [start, end]."),
+    ) -> dict:
+        question, k = bounded(q, MAX_QUESTION_CHARS, "question"), check_k(k)
+
+        def answer(searcher):
+            result = searcher.ask(question, k=k, mode=mode)
+            return with_highlights(result, searcher) if highlight else result.to_dict()
+
+        return live.run(answer)
+
+    @app.get("/api/related", summary="Passages nearest a stored passage or a text (= semsearch related --json)")
+    def related(
+        id: str | None = Query(None, description="A passage id, e.g. docs/a.txt#3 (or give text)."),  # noqa: A002
+        text: str | None = Query(None, description=f"A text to match instead (at most {MAX_TEXT_CHARS} characters)."),
+        k: int = Query(5, description=f"How many passages (1..{MAX_K})."),
+        other_articles: bool = Query(False, description="Only passages of other documents."),
+        mode: Mode = Query("auto", description="auto: dense for a passage id, hybrid for a text."),
+    ) -> dict:
+        if (id is None) == (text is None):
+            raise BadQuery("give either id=PASSAGE_ID or text=... (exactly one)")
+        if text is not None:
+            bounded(text, MAX_TEXT_CHARS, "text")
+        check_k(k)
+        return live.run(
+            lambda s: s.related(id, text=text, k=k, other_articles=other_articles, mode=mode).to_dict()
+        )
+
+    @app.get("/api/passages/{passage_id:path}", summary="One passage and the ids of its neighbours")
+    def passage(passage_id: str) -> dict:
+        return live.run(lambda s: view_passage(s, passage_id).to_dict())
+
+    @app.get("/api/info", summary="What the index holds (= semsearch info --json)")
+    def info() -> dict:
+        return live.info()
+
+    @app.get("/healthz", summary="200 while an index generation is being answered from, else 503")
+    def healthz() -> dict:
+        generation = live.generation
+        if generation is None:
+            raise IndexUnavailable(live.problem)
+        return {"status": "ok", "generation": generation}
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        if name not in STATIC:  # a fixed list: no request names a file on disk
+            return error(404, f"no such file: /static/{name}")
+        return FileResponse(WEB / name, media_type=STATIC[name])
+
+    return app
+
+
+def install_guards(app: FastAPI) -> None:
+    """Bounds on every request, and every failure as {"error": ...}."""
+
+    @app.middleware("http")
+    async def limits(request: Request, call_next):
+        url_bytes = len(request.url.path.encode()) + len(request.url.query.encode())
+        if url_bytes > MAX_URL_BYTES:
+            return error(413, f"the request URL has {url_bytes} bytes; at most {MAX_URL_BYTES} are accepted")
+        length = request.headers.get("content-length")
+        if (length and length.strip() not in ("", "0")) or "chunked" in request.headers.get("transfer-encoding", ""):
+            return error(413, "this API is read-only and takes no request body")
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.url.path not in DOCS_PATHS:
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        return response
+
+    @app.exception_handler(SemsearchError)
+    async def library_error(request: Request, exc: SemsearchError) -> JSONResponse:
+        return error(status_of(exc), one_line(exc))
+
+    @app.exception_handler(EmbedError)
+    async def embed_error(request: Request, exc: EmbedError) -> JSONResponse:
+        return error(status_of(exc), one_line(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_arguments(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for problem in exc.errors():
+            where = ".".join(str(part) for part in problem.get("loc", ())[1:]) or "request"
+            problems.append(f"{where}: {problem.get('msg', 'invalid')}")
+        return error(400, "; ".join(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return error(exc.status_code, f"{message}: {request.method} {request.url.path}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s", request.url.path)  # the trace goes to the server log only
+        return error(500, "internal error; the server log has the details")
