@@ -1,23 +1,19 @@
-"""Query start-up and passage-encoding speed of semsearch, with all-MiniLM-L6-v2, all figures from one run.
+"""Query start-up speed of semsearch and agreement of its lean query encoders, with all-MiniLM-L6-v2, one run.
 
-    python bench/speed.py [--workdir /tmp/semsearch-speed] [--runs 9] [--passages 256] [--only-encoding]
+    python -m bench.speed [--workdir /tmp/semsearch-speed] [--runs 9] [--target 10000]
 
 1. Cold `semsearch ask`: a fresh process per question (page cache warm: one untimed run first), on an
    index of >= 10,000 passages (copies of the SQuAD v1.1 dev paragraphs; each distinct text is encoded
-   once). Lean path (the index's query encoder: all-MiniLM-L6-v2 is a BertModel, so numpy BERT), the
-   same index with an ONNX lean encoder instead, and the sentence-transformers path
-   (SEMSEARCH_QUERY_ENCODER=full), interleaved; p50 wall and CPU seconds and their ratios. Bytecode
-   caching is on for these runs, as for an installed package. Also: which heavy modules the lean run
-   imported, and the import time of the largest top-level packages (python -X importtime).
+   once). Lean path (the shared query encoder of the model in the user cache, embed/encode/derived.py:
+   all-MiniLM-L6-v2 is a BertModel, so numpy BERT), the same index answered by an ONNX lean encoder (a
+   second cache folder, SEMSEARCH_CACHE, whose files for this model are the ONNX export), and the
+   sentence-transformers path (SEMSEARCH_QUERY_ENCODER=full), interleaved; p50 wall and CPU seconds and
+   their ratios. Bytecode caching is on for these runs, as for an installed package. Also: which heavy
+   modules the lean run imported, and the import time of the largest top-level packages (python -X importtime).
 2. Agreement of the lean encoders with SentenceTransformer (cosine, top-10 overlap): numpy BERT,
-   ONNX fp32 and ONNX int8.
-3. Passages/s at exactly 128 and 256 tokens (bench/encode_speed.py): default fp32 ``SentenceTransformer.encode``
-   against semsearch's bf16 (bf16 weights, fused oneDNN linears, AMX attention, one-pass add + LayerNorm,
-   a batch per core: what `semsearch index` does on AMX), the same one batch at a time, semsearch fp32,
-   bf16 without each of those three kernels, and for reference bf16 autocast and onnxruntime fp32/int8;
-   timed in interleaved rounds (best and median), each with its cosine to fp32, plus (in 2.) the top-10
-   overlap of bf16 passages against fp32 ones.
-   ``--only-encoding`` runs this section alone.
+   ONNX fp32 and ONNX int8, and the seconds to load each and encode one question.
+
+Passage-encoding throughput (OpenVINO against sentence-transformers) is measured by bench/encode_engines.py.
 """
 
 from __future__ import annotations
@@ -39,13 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from bench.shared import MODEL, SQUAD  # noqa: E402
-from bench.encode_speed import (  # noqa: E402
-    EXTRA_ROUNDS, ROUNDS, SEMSEARCH, against_baseline, bf16_ranking, throughput, topk_overlap,
-)
 
 QUESTION = "Which NFL team represented the AFC at Super Bowl 50?"
-HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "faiss", "typer", "rich")
-GOAL_S, GOAL_RATIO, GOAL_SPEEDUP, KEEP_INT8 = 0.5, 10.0, 3.0, 0.98
+HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "openvino", "faiss", "typer", "rich")
+GOAL_S, GOAL_RATIO, KEEP_INT8 = 0.25, 10.0, 0.98
 
 
 def load_squad() -> tuple[list[tuple[str, str]], list[str]]:
@@ -56,14 +49,18 @@ def load_squad() -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def build_index(directory: Path, paragraphs, target: int) -> dict:
-    """An index of >= target passages (SQuAD paragraphs, copied); reused when already there."""
+    """An index of >= target passages (SQuAD paragraphs, copied); reused when already there and readable."""
+    from embed.errors import SemsearchError
     from embed.records import Document
     from index.build.builder import IndexOptions, index_documents
     from index.storage.manifest import read_manifest
 
     if (directory / "manifest.json").is_file():
-        manifest = read_manifest(directory)
-        if manifest.counts.vectors >= target and manifest.query_encoder:
+        try:
+            manifest = read_manifest(directory)
+        except SemsearchError:  # an index of an older format: built again below
+            manifest = None
+        if manifest and manifest.counts.vectors >= target and manifest.query_encoder:
             return {"passages": manifest.counts.passages, "seconds": 0.0, "reused": True}
     copies = -(-target // len(paragraphs))
     docs = [
@@ -72,6 +69,17 @@ def build_index(directory: Path, paragraphs, target: int) -> dict:
     ]
     report = index_documents(docs, directory, IndexOptions(rebuild=True))
     return {"passages": report.passages, "seconds": report.seconds, "reused": False, "notice": report.query_encoder_notice}
+
+
+def shared_lean_dir(index_dir: Path) -> Path:
+    """The lean query encoder the index's questions use: the model's derived files in the user cache."""
+    from embed.encode.derived import derived_for
+    from index.storage.manifest import read_manifest
+
+    derived = derived_for(read_manifest(index_dir).model.fingerprint)
+    if derived is None or not derived.lean_ok:
+        raise SystemExit(f"no lean query encoder in the user cache for {index_dir} (run `semsearch index` there)")
+    return derived.directory
 
 
 # --- 1. cold `semsearch ask` ----------------------------------------------------------------------------
@@ -97,34 +105,32 @@ def timed_run(command: list[str], env: dict) -> tuple[float, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr}")
+    if "sentence-transformers" in proc.stderr and env.get("SEMSEARCH_QUERY_ENCODER") != "full":
+        raise SystemExit(f"the lean run fell back to sentence-transformers:\n{proc.stderr}")
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def onnx_twin(index_dir: Path, onnx_dir: Path, target: Path) -> Path:
-    """A copy of the index (hard links) whose manifest names an ONNX lean encoder instead of its own."""
-    from dataclasses import replace
-
-    from index.storage.manifest import read_manifest, write_manifest
-
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(index_dir, target, copy_function=os.link, ignore=shutil.ignore_patterns("lean"))
-    shutil.copytree(onnx_dir, target / "lean-onnx")  # copied: onnx.load refuses hard-linked weight files
-    manifest = read_manifest(target)
-    write_manifest(target, replace(manifest, query_encoder={**manifest.query_encoder, "kind": "onnx", "path": "lean-onnx"}))
-    return target
+def onnx_cache(lean_dir: Path, onnx_dir: Path, cache: Path) -> Path:
+    """A second user cache whose files for this model are the ONNX lean encoder (the index is the same)."""
+    target = cache / "models" / lean_dir.name
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.copytree(onnx_dir, target)  # copied: onnx.load refuses hard-linked weight files
+    shutil.copyfile(lean_dir / "derived.json", target / "derived.json")
+    return cache
 
 
-def cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> dict:
+def cold_ask(index_dir: Path, onnx_cache_dir: Path, runs: int) -> dict:
+    command = ask_command(index_dir)
     variants = {
-        "lean (numpy BERT)": (ask_command(index_dir), child_env()),
-        "lean (onnxruntime)": (ask_command(onnx_index), child_env()),
-        "sentence-transformers": (ask_command(index_dir), child_env(SEMSEARCH_QUERY_ENCODER="full")),
+        "lean (numpy BERT)": child_env(),
+        "lean (onnxruntime)": child_env(SEMSEARCH_CACHE=str(onnx_cache_dir)),
+        "sentence-transformers": child_env(SEMSEARCH_QUERY_ENCODER="full"),
     }
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for command, env in variants.values():
+    for env in variants.values():
         timed_run(command, env)  # warm the page cache and the bytecode cache
     for _ in range(runs):
-        for name, (command, env) in variants.items():  # interleaved, so all see the same machine load
+        for name, env in variants.items():  # interleaved, so all see the same machine load
             samples[name].append(timed_run(command, env))
     return {
         name: {"wall_p50": statistics.median(w for w, _ in rows), "cpu_p50": statistics.median(c for _, c in rows),
@@ -164,6 +170,12 @@ def import_profile(index_dir: Path, top: int = 9) -> list[tuple[str, float]]:
 
 
 # --- 2. agreement ------------------------------------------------------------------------------------
+
+
+def topk_overlap(q_a, d_a, q_b, d_b, k: int = 10) -> float:
+    top_a = np.argsort(-(q_a @ d_a.T), axis=1)[:, :k]
+    top_b = np.argsort(-(q_b @ d_b.T), axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_a, top_b)]))
 
 
 def agreement(encoder_a, encoder_b, questions, passages) -> dict:
@@ -207,37 +219,31 @@ def session_seconds(lean_dir: Path, repeats: int = 5) -> float:
 
 
 def machine() -> str:
-    from embed.lean.export import cpu_supports_bf16
+    from embed.encode.precision import cpu_supports_bf16
 
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    import torch
-
-    return (f"{model}; {os.cpu_count()} CPUs; bf16 instructions: {cpu_supports_bf16()}; torch threads "
-            f"{torch.get_num_threads()}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    return (f"{model}; {os.cpu_count()} CPUs; bf16 instructions: {cpu_supports_bf16()}; "
+            f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/semsearch-speed"))
     parser.add_argument("--runs", type=int, default=9, help="timed `ask` processes per path")
-    parser.add_argument("--passages", type=int, default=256, help="passages per throughput measurement")
     parser.add_argument("--target", type=int, default=10_000, help="passages in the ask index")
-    parser.add_argument("--only-encoding", action="store_true", help="only the passages/s section (~8 min)")
     args = parser.parse_args()
     paragraphs, questions = load_squad()
-    if args.only_encoding:
-        print(f"machine: {machine()}")
-        encoder, lean_dirs = lean_variants(None, args.workdir)
-        report_throughput(encoder, lean_dirs, paragraphs, args.passages)
-        return
     index_dir = args.workdir / "index"
     built = build_index(index_dir, paragraphs, args.target)
     print(f"machine: {machine()}")
     how = "reused" if built["reused"] else f"built in {built['seconds']:.0f} s"
-    print(f"index: {index_dir}, {built['passages']} passages ({how}); lean query encoder: {lean_kind(index_dir)}")
-    encoder, lean_dirs = lean_variants(index_dir, args.workdir)
-    report_cold_ask(index_dir, onnx_twin(index_dir, lean_dirs["onnx fp32"], args.workdir / "index-onnx"), args.runs)
-    report_agreement_and_speed(encoder, lean_dirs, paragraphs, questions, args.passages)
+    lean_dir = shared_lean_dir(index_dir)
+    print(f"index: {index_dir}, {built['passages']} passages ({how}); lean query encoder: {lean_kind(index_dir)}, "
+          f"shared files {lean_dir}")
+    encoder, lean_dirs = lean_variants(lean_dir, args.workdir)
+    report_cold_ask(index_dir, onnx_cache(lean_dir, lean_dirs["onnx fp32"], args.workdir / "cache-onnx"), args.runs)
+    report_agreement(encoder, lean_dirs, paragraphs, questions)
+    print("\npassages/s (OpenVINO vs sentence-transformers): python -m bench.encode_engines")
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
@@ -245,25 +251,23 @@ def lean_kind(index_dir: Path) -> str:
     from index.storage.manifest import read_manifest
 
     record = read_manifest(index_dir).query_encoder or {}
-    return f"{record.get('kind')} (min cosine to sentence-transformers at index time {record.get('min_cosine')})"
+    return f"{record.get('kind')} (min cosine to sentence-transformers when derived {record.get('min_cosine')})"
 
 
-def lean_variants(index_dir: Path | None, workdir: Path):
-    """The full encoder, and the lean folders compared: the index's own (with an index), ONNX fp32 and int8."""
+def lean_variants(lean_dir: Path, workdir: Path):
+    """The full encoder, and the lean folders compared: the shared one (numpy BERT), ONNX fp32 and int8."""
     from embed.encode.sentence_transformers import load_encoder
     from embed.lean.export import export_lean
-    from index.storage.manifest import read_manifest
 
     encoder = load_encoder(MODEL)
     onnx_dir = workdir / "lean-onnx"
     if not (onnx_dir / "lean.json").is_file():
         export_lean(encoder, onnx_dir, kind="onnx")
-    own = {"numpy BERT": index_dir / read_manifest(index_dir).query_encoder["path"]} if index_dir else {}
-    return encoder, {**own, "onnx fp32": onnx_dir, "onnx int8": int8_copy(onnx_dir, workdir / "lean-int8")}
+    return encoder, {"numpy BERT": lean_dir, "onnx fp32": onnx_dir, "onnx int8": int8_copy(onnx_dir, workdir / "lean-int8")}
 
 
-def report_cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> None:
-    cold = cold_ask(index_dir, onnx_index, runs)
+def report_cold_ask(index_dir: Path, onnx_cache_dir: Path, runs: int) -> None:
+    cold = cold_ask(index_dir, onnx_cache_dir, runs)
     lean, full = cold["lean (numpy BERT)"], cold["sentence-transformers"]
     print(f"\n== cold `semsearch ask` ({runs} interleaved runs each, p50) ==")
     for name, row in cold.items():
@@ -276,7 +280,7 @@ def report_cold_ask(index_dir: Path, onnx_index: Path, runs: int) -> None:
     print(f"  import seconds by top-level package (lean ask, one run): {profile}")
 
 
-def report_agreement_and_speed(encoder, lean_dirs, paragraphs, questions, count) -> None:
+def report_agreement(encoder, lean_dirs, paragraphs, questions) -> None:
     from embed.lean.encoder import load_lean
 
     sample_q, sample_p = questions[::35][:300], [text for _, text in paragraphs[::2][:600]]
@@ -287,24 +291,6 @@ def report_agreement_and_speed(encoder, lean_dirs, paragraphs, questions, count)
         verdict = f"  -> {'qualifies' if row['top10'] >= KEEP_INT8 else 'not kept'} (int8 needs top-10 >= {KEEP_INT8})" if "int8" in name else ""
         print(f"  lean {name:10s}: min cos {row['min_cos']:.5f}, mean cos {row['mean_cos']:.5f}, top-10 overlap "
               f"{row['top10']:.3f}; load + 1 question {session_seconds(directory):.3f} s{verdict}")
-    lean = load_lean(lean_dirs["numpy BERT"])
-    overlap = bf16_ranking(encoder, lean, paragraphs[:1000], questions[::50][:200])
-    print(f"  bf16 passages vs fp32 passages (fp32 questions), 1000 passages: top-10 overlap {overlap:.3f}")
-    report_throughput(encoder, lean_dirs, paragraphs, count)
-
-
-def report_throughput(encoder, lean_dirs, paragraphs, count) -> None:
-    onnx_dirs = {name.removeprefix("onnx "): d for name, d in lean_dirs.items() if name.startswith("onnx")}
-    print(f"\n== passages/s, {count} passages of exactly N tokens, batch 32; {ROUNDS} interleaved rounds "
-          f"(reference rows {EXTRA_ROUNDS}) ==")
-    print(f"  {'':8s} {'':36s} {'best':>7s} {'median':>7s}   x fp32 (best, median)   min cos to fp32")
-    ours = []
-    for r, best, median, cos in against_baseline(throughput(encoder, onnx_dirs, paragraphs, count)):
-        print(f"  {r.tokens:3d} tok  {r.name:36s} {r.best:7.1f} {r.median:7.1f}   {best:5.2f}x {median:5.2f}x"
-              f"          {cos:.5f}")
-        if r.name == SEMSEARCH:
-            ours.append(f"{r.tokens} tok best {best:.2f}x, median {median:.2f}x")
-    print(f"  goal bf16 >= {GOAL_SPEEDUP:.0f}x fp32 at 128 and 256 tokens: {'; '.join(ours)}")
 
 
 if __name__ == "__main__":
