@@ -159,3 +159,14 @@ def test_info_reports_the_index_and_the_shared_files_apart(tmp_path, tiny_bert_d
     on_disk = sum(p.stat().st_blocks * 512 for p in (tmp_path / "idx").rglob("*") if p.is_file())
     assert info.size_bytes == on_disk and info.model_files and info.model_files_bytes > 0
     assert not Path(info.model_files).is_relative_to(tmp_path / "idx")
+
+
+def test_an_unwritable_cache_keeps_sentence_transformers_with_a_notice(tmp_path, tiny_bert_dir, monkeypatch):
+    from embed.encode.factory import open_encoder
+
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SEMSEARCH_CACHE", str(blocker))
+    opened = open_encoder(str(tiny_bert_dir))
+    assert type(opened.encoder).__name__ == "SentenceTransformerEncoder"
+    assert "cannot write the model cache" in opened.notice and "SEMSEARCH_CACHE" in opened.notice

@@ -98,32 +98,49 @@ def make_derived(encoder: Any, source: ModelSource | None) -> DerivedModel:
     """Export the lean query encoder and the OpenVINO passage encoder of a loaded sentence-transformers
     ``encoder``, measure both against it, record the result. Never raises for a model that cannot be
     exported: the record says why, and callers keep sentence-transformers for that part."""
-    from embed.lean.encoder import load_lean
-    from embed.lean.export import export_lean
-
     fingerprint = encoder.fingerprint
     target = model_dir(fingerprint)
-    target.parent.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"version": DERIVED_VERSION, "fingerprint": fingerprint, "model_id": encoder.model_id}
-    tmp = target.parent / f".{fingerprint}.tmp-{os.getpid()}"
+    try:
+        write_derived(encoder, target, record)
+    except OSError as exc:  # an unwritable or full cache: say so, and the caller keeps sentence-transformers
+        reason = f"cannot write the model cache {target.parent} ({exc.strerror or exc}); set {CACHE_ENV} to a writable folder"
+        return derived_for(fingerprint) or DerivedModel(target, {**record, "lean": {"ok": False, "reason": reason}})
+    if source is not None:
+        remember_source(source, fingerprint)
+    return derived_for(fingerprint) or DerivedModel(target, record)
+
+
+def write_derived(encoder: Any, target: Path, record: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        record["lean"] = attempt(lambda: agreement(load_lean(export_lean(encoder, tmp)), encoder))
+        record["lean"] = attempt(lambda: lean_record(encoder, tmp))
         if not record["lean"]["ok"]:
             record["engine"] = {"ok": False, "reason": "no torch-free form of this model"}
-        elif load_lean(tmp).settings["kind"] == "static":  # the table lookup is as fast as it gets
+        elif record["lean"]["kind"] == "static":  # the table lookup is as fast as it gets
             record["engine"] = {**record["lean"], "kind": "lean"}
         else:
             record["engine"] = attempt(lambda: {**export_openvino(encoder, tmp), "kind": "openvino"})
         tmp.mkdir(parents=True, exist_ok=True)
         (tmp / DERIVED_JSON).write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if derived_for(record["fingerprint"]) is None:  # not another process that got there first
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if source is not None:
-        remember_source(source, fingerprint)
-    return DerivedModel(target, record)
+
+
+def lean_record(encoder: Any, directory: Path) -> dict[str, Any]:
+    from embed.lean.encoder import load_lean
+    from embed.lean.export import export_lean
+
+    lean = load_lean(export_lean(encoder, directory))
+    return {**agreement(lean, encoder), "kind": lean.settings["kind"]}
 
 
 def attempt(make) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,11 +23,12 @@ from index.build.model import (
     check_same_model, choose_model, chunker_for, chunker_key, model_info, open_model, query_encoder_record,
 )
 from index.build.sync import documents_unchanged, sync_documents
-from index.errors import BadQuery, IndexCorrupt, IndexNotFound
+from index.errors import BadQuery, IndexCorrupt, IndexNotFound, NothingToIndex, unwritable
 from index.storage.atomic import fsync_path
 from index.storage.layout import next_generation, remove_stale_generations, writer_lock
 from index.storage.manifest import Counts, Manifest, ModelInfo, read_manifest, write_manifest
 from index.storage.store import Store, connect
+from index.stores.base import StoreSpec, parse_store
 
 # phase ("reading" | "encoding"), done, total
 PhaseProgress = Callable[[str, int, int], None]
@@ -51,6 +54,9 @@ class IndexOptions:
     precision: str = "auto"  # auto | fp32 | bf16: passage encoding (auto: what OpenVINO picks for the CPU)
     index_type: str = "auto"  # auto | flat | hnsw | ivf (index/ann/spec.py)
     vectors: str = "auto"  # auto | fp32 | fp16 | sq8: the codes the FAISS index keeps
+    store: str | None = None  # None: the index's own store (a new index: local); "milvus:..." (index/stores)
+    ray: str | None = None  # encode on Ray: "local" (start one here) or a cluster address; None: in-process
+    ray_workers: int | None = None  # Ray actors, one CPU each (None: every CPU of a local Ray)
 
     def __post_init__(self) -> None:  # bad values fail here, before any work
         from embed.encode.precision import check_precision
@@ -60,12 +66,15 @@ class IndexOptions:
             check_precision(self.precision)
         except ValueError as exc:
             raise BadQuery(str(exc)) from None
+        if self.store is not None:
+            parse_store(self.store)  # BadStore
 
 
 @dataclass(frozen=True)
 class Skipped:
-    path: str
+    path: str  # a file, a folder, or file:line (a jsonl line)
     reason: str
+    kind: str = "skipped"  # "skipped": left out (counted); "note": read, with a warning (bytes replaced, ...)
 
 
 @dataclass(frozen=True)
@@ -110,11 +119,19 @@ def build_index(
 
     Documents that vanished from under ``paths`` are removed; documents from other paths are kept.
     """
-    from embed.text.documents import discover_files
+    from embed.text.documents import find_sources
 
-    files = discover_files(paths)  # PathNotFound before anything is touched
+    problems: list = []  # folders that could not be listed
+    sources = find_sources(paths, problems)  # PathNotFound before anything is touched
     roots = [Path(p).resolve() for p in paths]
-    return update_index(directory, options, progress, lambda: read_documents(files, progress), roots)
+
+    def gather():
+        documents, skipped = read_documents(sources, progress, problems)
+        if not documents and not (Path(directory) / "manifest.json").exists():
+            raise NothingToIndex(" ".join(str(p) for p in paths), len(skipped))
+        return documents, skipped
+
+    return update_index(directory, options, progress, gather, roots)
 
 
 def index_documents(
@@ -136,7 +153,9 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
     directory = Path(directory)
     with writer_lock(directory, wait=options.wait):
         old = read_previous(directory, options.rebuild)
+        remove_stale_generations(directory, keep={str(old.generation) if old else ""})  # killed runs' leftovers
         model = choose_model(old, options.model, options.rebuild, directory)
+        spec = choose_store(directory, old, options)
         documents, skipped = gather()
         if old is not None and not options.rebuild and nothing_changed(directory, old, options, documents, scope):
             counts = old.counts
@@ -151,19 +170,33 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
         counter, settings = chunker_for(encoder, old, options.min_tokens)
         gen = next_generation(directory)
         gen_dir = directory / gen
+        store = open_outside_store(spec, options)  # None: the generation folder holds FAISS + SQLite
         try:
-            job = GenerationJob(directory, gen_dir, old if not options.rebuild else None, encoder, options, progress)
-            report = job.write(documents, scope, counter, settings)
-        except BaseException:
+            base = old if not options.rebuild else None
+            if store is None:
+                report = GenerationJob(directory, gen_dir, base, encoder, options, progress).write(
+                    documents, scope, counter, settings)
+            else:
+                report = write_to_store(store, (directory, gen_dir, base, old), encoder, options, progress,
+                                        (documents, scope, counter, settings))
+        except BaseException as exc:
+            if store is not None:
+                store.close()
             shutil.rmtree(gen_dir, ignore_errors=True)
-            raise
+            error = environment_error(directory, old, exc)
+            if error is exc:
+                raise
+            raise error from exc
         checkpoint("before-manifest")
         new = finish_manifest(old, options, model, encoder, settings, gen, report.counts)
         if encoder is not None:
             new = replace(new, query_encoder=query_encoder_record(opened), precision=encoder.precision)
-        write_manifest(directory, replace(new, faiss=report.faiss))
+        write_manifest(directory, replace(new, faiss=report.faiss, store=report.store))
         checkpoint("after-manifest")
         remove_stale_generations(directory, keep={gen, str(old.generation) if old else ""})
+        if store is not None:  # rows only older generations saw (a reader of the previous one may still run)
+            store.release(int(str(old.generation).rsplit("-", 1)[-1]) if old is not None else 0)
+            store.close()
         shutil.rmtree(directory / "lean", ignore_errors=True)  # per-index model copies of older versions
     added, updated, removed, unchanged = report.diff
     return IndexReport(
@@ -173,6 +206,77 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
         model_notice=notice, seconds=round(time.perf_counter() - started, 3),
         query_encoder_notice=opened.notice if opened is not None else None,
     )
+
+
+def environment_error(directory: Path, old: Manifest | None, exc: BaseException) -> BaseException:
+    """What a failed generation write is to the user: the previous generation's file that could not be
+    read (IndexCorrupt), a disk or permission problem (IndexUnwritable), or ``exc`` itself."""
+    old_dir = directory / str(old.generation) if old is not None else None
+    if isinstance(exc, sqlite3.DatabaseError) and old_dir is not None:
+        return IndexCorrupt(str(directory), f"cannot read {old.generation}/{old.files['passages']} ({exc})")
+    if isinstance(exc, (OSError, ValueError)) and old_dir is not None and str(getattr(exc, "filename", "") or "").startswith(str(old_dir)):
+        return IndexCorrupt(str(directory), f"cannot read {Path(exc.filename).relative_to(directory)} ({exc})")
+    if isinstance(exc, OSError):
+        return unwritable(str(directory), exc)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, RuntimeError) and "write" in text.lower():  # faiss reports a failed write this way
+        full = shutil.disk_usage(directory).free < 2**20
+        return unwritable(str(directory), OSError(errno.ENOSPC if full else errno.EIO, text))
+    if isinstance(exc, RuntimeError) and "read" in text.lower() and old_dir is not None:  # a damaged faiss.index
+        return IndexCorrupt(str(directory), f"cannot read {old.generation}/{old.files['faiss']} ({text})")
+    return exc
+
+
+def choose_store(directory: Path, old: Manifest | None, options: IndexOptions) -> StoreSpec:
+    """--store, else the store the index records (a new index: local). Moving an index to another store
+    re-embeds it, so that takes --rebuild."""
+    recorded = StoreSpec.from_manifest(old.store) if old is not None else StoreSpec()
+    if options.store is None:
+        spec = recorded
+    else:
+        spec = parse_store(options.store).for_index(directory)
+        if recorded.kind == spec.kind and recorded.uri == spec.uri and recorded.collection:
+            spec = recorded  # the same store: keep its collection
+    if old is not None and not options.rebuild and spec != recorded:
+        raise BadQuery(f"the index at {directory} keeps its passages in {recorded.describe()}, not "
+                       f"{spec.describe()}; drop --store to keep it there, or pass --rebuild to move it")
+    if options.ray and spec.is_local:
+        raise BadQuery("--ray sends vectors to a --store such as milvus:./vectors.db; the local store encodes here")
+    return spec
+
+
+def open_outside_store(spec: StoreSpec, options: IndexOptions):
+    """The backend a run writes to, or None for the local generation folder (index/stores)."""
+    if spec.is_local:
+        return None
+    from index.stores import open_store
+
+    return open_store(spec, options.index_type, options.vectors)
+
+
+def write_to_store(store, where, encoder, options: IndexOptions, progress, work) -> GenerationReport:
+    """The generation written to an outside store (index/build/remote.py), reported as the local job does."""
+    from index.build.remote import RemoteGenerationJob
+
+    directory, gen_dir, base, live = where
+    encode = lambda texts: encode_texts(encoder, texts, options, progress)  # noqa: E731
+    done = RemoteGenerationJob(directory, gen_dir, base, live, store, encoder, encode, checkpoint).write(*work)
+    return GenerationReport(done.diff, done.encoded, done.counts, done.description, done.store)
+
+
+def encode_texts(encoder, texts: list[str], options: IndexOptions, progress) -> np.ndarray:
+    """Vectors for ``texts``: in this process (longest first), or on a Ray actor pool (--ray)."""
+    if not options.ray:
+        return encode_sorted(encoder, texts, options.batch_size, progress)
+    from embed.encode.ray_pool import encode_with_ray
+
+    def hook(done: int, total: int) -> None:
+        if progress:
+            progress("encoding", done, total)
+        checkpoint("encoding")
+
+    return encode_with_ray(texts, encoder.model_id, address=options.ray, workers=options.ray_workers,
+                           batch_size=options.batch_size, options={"precision": options.precision}, progress=hook)
 
 
 def nothing_changed(directory: Path, old: Manifest, options: IndexOptions, documents, scope) -> bool:
@@ -186,11 +290,14 @@ def nothing_changed(directory: Path, old: Manifest, options: IndexOptions, docum
         if value != "auto" and requested.get(key) != value:
             return False
     db_path = directory / str(old.generation) / old.files["passages"]
-    store = Store(connect(db_path, readonly=True))
     try:
-        return documents_unchanged(store.documents(), documents, scope, chunker_key(old.chunker))
-    finally:
-        store.close()
+        store = Store(connect(db_path, readonly=True))
+        try:
+            return documents_unchanged(store.documents(), documents, scope, chunker_key(old.chunker))
+        finally:
+            store.close()
+    except sqlite3.Error:  # a damaged store: the full run reports it
+        return False
 
 
 def finish_manifest(old, options, model, encoder, settings, gen, counts: Counts) -> Manifest:
@@ -213,6 +320,7 @@ class GenerationReport:
     encoded: int
     counts: Counts
     faiss: dict = field(default_factory=lambda: AnnSpec().to_manifest())
+    store: dict | None = None  # the manifest's "store" (None: the local generation folder)
 
 
 @dataclass(frozen=True)
@@ -266,18 +374,21 @@ class GenerationJob:
         )
 
 
-def read_documents(files: list[Path], progress: PhaseProgress | None) -> tuple[list[Document], list[Skipped]]:
-    from embed.text.documents import display_path, load_documents
+def read_documents(sources: list, progress: PhaseProgress | None, problems=()) -> tuple[list[Document], list[Skipped]]:
+    """Documents of ``sources`` (embed.text.documents.SourceFile); unreadable files, folders and lines skipped."""
+    from embed.text.documents import display_path, read_file
 
     documents: list[Document] = []
-    skipped: list[Skipped] = []
-    for done, path in enumerate(files, 1):
+    skipped: list[Skipped] = [Skipped(problem.path, problem.reason) for problem in problems]
+    for done, source in enumerate(sources, 1):
         try:
-            documents.extend(load_documents(path))
+            loaded = read_file(source)
+            documents.extend(loaded.documents)
+            skipped.extend(Skipped(n.where, n.message, "skipped" if n.skipped else "note") for n in loaded.notes)
         except UnreadableFile as exc:
-            skipped.append(Skipped(display_path(path), exc.reason))
+            skipped.append(Skipped(display_path(source.path), exc.reason))
         if progress:
-            progress("reading", done, len(files))
+            progress("reading", done, len(sources))
     return documents, skipped
 
 
@@ -286,8 +397,11 @@ def read_old_vectors(directory: Path, old: Manifest | None, store: Store) -> dic
     if old is None or not old.counts.vectors:
         return {}
     gen_dir = directory / str(old.generation)
-    vectors = load_array(gen_dir / old.files["vectors"])
-    ids = load_array(gen_dir / old.files["vector_ids"])
+    try:
+        vectors = load_array(gen_dir / old.files["vectors"])
+        ids = load_array(gen_dir / old.files["vector_ids"])
+    except (OSError, ValueError) as exc:  # numpy: "Failed to read all data for array ..."
+        raise IndexCorrupt(str(directory), f"cannot read {old.generation}/{old.files['vectors']} ({exc})") from exc
     digest_of = dict(store.pks_and_digests())
     return {digest_of[int(pk)]: vectors[i] for i, pk in enumerate(ids) if int(pk) in digest_of}
 

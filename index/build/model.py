@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from embed.errors import ModelUnavailable
+from embed.errors import ModelPathInvalid, ModelUnavailable
 from embed.records import ChunkerSettings
 from index.errors import ModelMismatch
 from index.storage.manifest import Manifest, ModelInfo
@@ -25,12 +25,25 @@ def choose_model(old: Manifest | None, requested: str | None, rebuild: bool, dir
     from embed.encode.models import DEFAULT_MODEL
 
     requested = requested or os.environ.get("SEMSEARCH_MODEL") or None
+    if requested:
+        check_model_path(requested)
     requested = normalise_model_name(requested) if requested else None
     if old is None or rebuild:
         return requested or DEFAULT_MODEL
     if requested and requested != old.model.id:
         raise ModelMismatch(str(directory), old.model.id, requested)
     return old.model.id
+
+
+def check_model_path(model: str) -> None:
+    """ModelPathInvalid for a local path that is not a model folder: an error, not the hub's offline fallback."""
+    from embed.encode.models import check_local_dir, is_local_path
+
+    if is_local_path(model):
+        try:
+            check_local_dir(model, Path(model).expanduser())
+        except ModelUnavailable as exc:
+            raise ModelPathInvalid(model, exc.reason) from None
 
 
 def open_model(model: str, precision: str) -> tuple[Any, str | None]:
@@ -73,15 +86,9 @@ def query_encoder_record(opened: Any) -> dict[str, Any] | None:
         return None
     lean = derived.record["lean"]
     return {
-        "kind": lean.get("kind") or lean_kind(derived.directory), "fingerprint": derived.fingerprint,
+        "kind": lean["kind"], "fingerprint": derived.fingerprint,
         "min_cosine": lean["min_cosine"], "checked_texts": lean["checked_texts"], "shared": True,
     }
-
-
-def lean_kind(directory: Path) -> str:
-    import json
-
-    return str(json.loads((directory / "lean.json").read_text("utf-8")).get("kind", ""))
 
 
 def chunker_key(settings: ChunkerSettings | dict) -> str:

@@ -25,6 +25,14 @@ FusionOpt = typer.Option(
     None, "--fusion", help="Hybrid fusion: rrf, rrf:K (reciprocal rank, constant K) or weighted:W (dense weight W) [default: rrf:10]"
 )
 TopK = typer.Option(5, "-k", "--top", min=1, help="How many passages to return.")
+RerankFlag = typer.Option(
+    False, "--rerank", help="Re-score the top hits with a cross-encoder (slow on a CPU; off by default) "
+    "[model: cross-encoder/ms-marco-MiniLM-L6-v2]",
+)
+RerankModel = typer.Option(
+    None, "--rerank-model", show_default=False, help="Hub id or directory of the cross-encoder (implies --rerank)."
+)
+RerankTop = typer.Option(30, "--rerank-top", min=1, max=200, help="How many top hits --rerank re-scores.")
 
 
 
@@ -52,6 +60,16 @@ def index_cmd(
         "auto", "--precision", help="auto | fp32 | bf16: how OpenVINO encodes passages (auto: what it "
         "picks for the CPU: bf16 with AMX or AVX-512 BF16, else fp32)."
     ),
+    store: Optional[str] = typer.Option(
+        None, "--store", show_default=False, help="Where passages and vectors live: local (FAISS + SQLite in the "
+        "index directory), milvus:./FILE.db (Milvus Lite) or milvus:http://HOST:19530 (a Milvus server; token "
+        "from $SEMSEARCH_MILVUS_TOKEN) [default: the index's own, else local]"
+    ),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", metavar="ADDRESS", show_default=False, help="Encode passages on Ray: 'local' starts a "
+        "local Ray, else a cluster address ('auto', 'ray://HOST:10001'); needs a --store such as milvus:..."
+    ),
+    ray_workers: Optional[int] = typer.Option(None, "--ray-workers", min=1, help="Ray encoder actors (one CPU each)."),
     as_json: bool = JsonFlag,
 ) -> None:
     """Index (or update) the passages of PATHS; only changed passages are re-embedded."""
@@ -61,10 +79,11 @@ def index_cmd(
     with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
         report = index_paths(
             paths, index_dir, model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, precision=precision,
-            index_type=index_type, vectors=vectors, progress=progress,
+            index_type=index_type, vectors=vectors, store=store, ray=ray, ray_workers=ray_workers, progress=progress,
         )
-    for skipped in report.skipped:
-        err.print(f"[yellow]warning:[/] skipped {escape(skipped.path)}: {escape(skipped.reason)}")
+    for skipped in report.skipped:  # a skipped file, folder or jsonl line; or a note (e.g. bytes replaced)
+        label = "skipped " if getattr(skipped, "kind", "skipped") == "skipped" else ""
+        err.print(f"[yellow]warning:[/] {label}{escape(skipped.path)}: {escape(skipped.reason)}")
     if report.model_notice:
         err.print(f"[yellow]notice:[/] stored passages and the lexical index only. {escape(report.model_notice)}")
     if report.query_encoder_notice:
@@ -85,11 +104,17 @@ def ask(
     fusion: Optional[str] = FusionOpt,
     index_dir: Optional[Path] = IndexDir,
     as_json: bool = JsonFlag,
+    rerank: bool = RerankFlag,
+    rerank_model: Optional[str] = RerankModel,
+    rerank_top: int = RerankTop,
 ) -> None:
     """Return the passages closest in meaning to QUESTION."""
     from index.cli import present  # plain command lines come here without typer: see index/cli/quick.py
 
-    request = present.Request("ask", query=question, k=k, mode=mode, fusion=fusion, index_dir=index_dir, as_json=as_json)
+    request = present.Request(
+        "ask", query=question, k=k, mode=mode, fusion=fusion, index_dir=index_dir, as_json=as_json,
+        rerank=rerank, rerank_model=rerank_model, rerank_top=rerank_top,
+    )
     raise typer.Exit(present.answer(request))
 
 
@@ -103,6 +128,9 @@ def related(
     fusion: Optional[str] = FusionOpt,
     index_dir: Optional[Path] = IndexDir,
     as_json: bool = JsonFlag,
+    rerank: bool = RerankFlag,
+    rerank_model: Optional[str] = RerankModel,
+    rerank_top: int = RerankTop,
 ) -> None:
     """Return the passages nearest to a passage of the index (never the passage itself), or to --text."""
     from index.cli import present
@@ -112,7 +140,8 @@ def related(
         raise typer.Exit(2)
     request = present.Request(
         "related", passage_id=passage_id, text=text, k=k, mode=mode, fusion=fusion, index_dir=index_dir,
-        as_json=as_json, other_articles=other_articles,
+        as_json=as_json, other_articles=other_articles, rerank=rerank, rerank_model=rerank_model,
+        rerank_top=rerank_top,
     )
     raise typer.Exit(present.answer(request))
 

@@ -30,9 +30,13 @@ class Hit:
     text: str
     start: int
     end: int
+    page: int | None = None  # the page the passage starts on (PDFs)
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("rank", "id", "score", "source", "title", "text")}
+        out = {k: getattr(self, k) for k in ("rank", "id", "score", "source", "title", "text")}
+        if self.page is not None:
+            out["page"] = self.page
+        return out
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,11 @@ class Searcher:
     def query_vector(self, question: str) -> np.ndarray:
         """The question's embedding; the last one is kept (terminal highlighting asks for it again)."""
         if self._last_query is None or self._last_query[0] != question:
-            self._last_query = (question, self.encoder.encode_queries([question])[0])
+            from embed.encode.threads import single_thread
+
+            encoder = self.encoder
+            with single_thread():
+                self._last_query = (question, encoder.encode_queries([question])[0])
         return self._last_query[1]
 
     def ask(self, question: str, k: int = 5, mode: str = "auto") -> SearchResult:
@@ -133,8 +141,15 @@ class Searcher:
         return SearchResult(question, chosen, hits, notices, timings)
 
     def hybrid_pairs(self, text: str, vector: np.ndarray, k: int, exclude=lambda pk: False) -> list[tuple[int, float]]:
-        """Fuse the dense and lexical rankings (each CANDIDATES deep) with the configured fusion."""
+        """Fuse the dense and lexical rankings (each CANDIDATES deep) with the configured fusion; a store
+        that fuses in its engine (Milvus: RRFRanker) does RRF there, with the excluded pks filtered out."""
         depth = max(k, CANDIDATES)
+        engine = getattr(self.reader, "hybrid_search", None)
+        if engine is not None and self.fusion.method == "rrf" and self.fusion.rrf_k >= 1 \
+                and float(self.fusion.rrf_k).is_integer():
+            excluded = getattr(exclude, "__self__", None)  # related() passes a set's __contains__
+            if isinstance(excluded, (set, frozenset)) or excluded is None:
+                return engine(text, vector, depth, self.fusion.rrf_k, k, frozenset(excluded or ()))
         dense = dict(self.dense_pairs(vector, depth, exclude))
         lexical = {pk: s for pk, s in self.reader.store.lexical_search(text, depth) if not exclude(pk)}
         return fuse_hits(self.fusion, dense, lexical)[:k]
@@ -221,7 +236,7 @@ class Searcher:
 
 def to_hit(rank: int, stored: StoredPassage, score: float) -> Hit:
     p = stored.passage
-    return Hit(rank, p.id, round(float(score), 6), p.source, p.title, p.text, p.start, p.end)
+    return Hit(rank, p.id, round(float(score), 6), p.source, p.title, p.text, p.start, p.end, p.page)
 
 
 def check_k(k: int) -> None:
