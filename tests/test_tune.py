@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from embed.train.fit import FitPlan, fit
+from embed.train.heldout import HeldoutScore
 from embed.train.static import TrainingPair, TuneError, TuneSettings, no_duplicate_batches, tune_static
 from embed.train.wordpiece import TokenizerUnavailable, load_tokenizer, train_wordpiece
 from index.cli.app import app
@@ -118,6 +120,140 @@ def test_bad_settings(settings, message, concept_tokenizer):
 def test_too_few_pairs(concept_tokenizer):
     with pytest.raises(TuneError, match="at least 2 training pairs"):
         tune_static([TrainingPair("a", "b")] * 3, concept_tokenizer, FAST)
+
+
+# --- how long, how fast: the held-out slice, the budget, the rule ------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scripted_fit(monkeypatch, scores: list[float], plan: FitPlan, step_seconds: float = 1.0):
+    """fit() on a one-parameter model: each step adds 1 to it and costs ``step_seconds`` on a fake clock;
+    the held-out evaluations return ``scores`` in turn (then the last one again)."""
+    import torch
+
+    import embed.train.fit
+
+    clock = FakeClock()
+    monkeypatch.setattr(embed.train.fit.time, "perf_counter", clock)
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=plan.lr)
+    seen: list[float] = []
+
+    def step(batch) -> float:
+        clock.now += step_seconds
+        with torch.no_grad():
+            model.weight += 1
+        return 1.0
+
+    def evaluate() -> HeldoutScore:
+        seen.append(float(model.weight.detach()))
+        score = scores[min(len(seen) - 1, len(scores) - 1)]
+        return HeldoutScore(recall=score, mrr=score)
+
+    result = fit(model, optimizer, plan, lambda epoch: [0, 1], step, evaluate, started=clock.now)
+    return result, float(model.weight.detach()), seen
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_halves_the_lr(monkeypatch):
+    plan = FitPlan(max_epochs=50, time_budget_s=1e6, lr=0.4, patience=3, evals_per_epoch=2)
+    result, weight, seen = scripted_fit(monkeypatch, [0.1, 0.3, 0.5, 0.4, 0.45, 0.2, 0.9], plan)
+    assert result.stopped == "early stopping" and result.steps == 5
+    assert weight == 2.0 and result.best.step == 2 and result.best.mrr == 0.5  # the weights scored 0.5
+    assert [p.lr for p in result.curve] == [0.4, 0.4, 0.4, 0.2, 0.1, 0.05]
+    assert seen == [0, 1, 2, 3, 4, 5]  # scored before training and after every step
+
+
+def test_time_budget_is_honoured_whatever_the_data(monkeypatch):
+    plan = FitPlan(max_epochs=1000, time_budget_s=10.0, lr=0.1, patience=3, evals_per_epoch=1)
+    result, weight, _ = scripted_fit(monkeypatch, [i / 1000 for i in range(1000)], plan, step_seconds=1.5)
+    assert result.stopped == "time budget" and result.seconds <= 10.0
+    assert result.steps == 6 and weight == 6.0  # 6 steps x 1.5 s; a 7th would end past the budget
+
+
+def test_without_a_heldout_slice_the_last_weights_are_kept(monkeypatch):
+    import torch
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    plan = FitPlan(max_epochs=3, time_budget_s=1e6, lr=0.1)
+    result = fit(model, optimizer, plan, lambda epoch: [0, 1], lambda batch: 0.0, lambda: None, started=0.0)
+    assert result.stopped == "max epochs" and result.steps == 6 and result.best is None and not result.curve
+
+
+@pytest.mark.parametrize(
+    "pairs, kind, batch, lr",
+    [
+        (40, "static", 64, 0.1),
+        (875, "static", 512, 0.1),  # SciFact's train split: the hand-tuned values
+        (10_000, "static", 1024, 0.1 * (1000 / 10_000) ** 0.5),
+        (100_000, "static", 1024, 0.01),
+        (875, "base", 64, 5e-5),
+        (100, "base", 16, 5e-5),
+        (40_000, "base", 64, 5e-5 * (1000 / 40_000) ** 0.5),
+    ],
+)
+def test_batch_and_lr_scale_with_the_data(pairs, kind, batch, lr):
+    scaled = TuneSettings().scaled(pairs, kind)
+    assert (scaled.batch_size, scaled.epochs) == (batch, 40 if kind == "static" else 10)
+    assert scaled.lr == pytest.approx(lr)
+    assert TuneSettings(batch_size=8, lr=0.5, epochs=2).scaled(pairs, kind) == TuneSettings(batch_size=8, lr=0.5, epochs=2)
+
+
+def test_static_training_stops_early_and_reports_its_curve(concept_tokenizer):
+    settings = TuneSettings(dim=32, lr=0.2, batch_size=64, heldout_fraction=0.2, patience=2)
+    model, report = tune_static(concept_pairs(), concept_tokenizer, settings)
+    assert report.stopped == "early stopping" and report.epochs < 40
+    assert report.curve[0].step == 0 and report.recall_before == report.curve[0].recall
+    best = max(report.curve, key=lambda p: (p.mrr, p.recall))
+    assert report.best_step == best.step and report.recall_after == best.recall > report.recall_before
+
+
+def test_base_fine_tuning_on_a_tiny_model(tmp_path, tiny_bert_dir):
+    from sentence_transformers import SentenceTransformer
+
+    data = write_jsonl(tmp_path / "pairs.jsonl", concept_pairs())
+    out = tmp_path / "tuned"
+    result = runner.invoke(app, [
+        "tune", str(data), "--base", str(tiny_bert_dir), "--out", str(out), "--lr", "0.001", "--batch-size", "32",
+        "--epochs", "3", "--time-budget", "60", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["base"] == str(tiny_bert_dir) and summary["precision"] in ("fp32", "bf16")
+    assert summary["recall_after"] > summary["recall_before"] and summary["curve"]
+    assert "Fine-tuned" in (out / "README.md").read_text()
+    tuned, original = SentenceTransformer(str(out), device="cpu"), SentenceTransformer(str(tiny_bert_dir), device="cpu")
+    assert tuned.get_embedding_dimension() == original.get_embedding_dimension()
+    assert (tuned.encode(["find qw1 with qw2"]) != original.encode(["find qw1 with qw2"])).any()
+    write_corpus(tmp_path / "docs")
+    indexed = runner.invoke(app, ["index", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"), "--model", str(out)])
+    assert indexed.exit_code == 0, indexed.output
+
+
+@pytest.mark.parametrize(
+    "extra, code, message",
+    [
+        (["--base", "m", "--dim", "32"], 2, "--dim only apply to a static model"),
+        (["--base", "m", "--tokenizer", "t.json", "--matryoshka", "8"], 2, "--tokenizer, --matryoshka only apply"),
+        (["--time-budget", "0"], 1, "time budget must be a positive number"),
+        (["--base", "{missing}"], 1, "cannot load embedding model"),
+    ],
+)
+def test_bad_tune_options(tmp_path, extra, code, message):
+    data = write_jsonl(tmp_path / "pairs.jsonl", concept_pairs()[:20])
+    extra = [arg.replace("{missing}", str(tmp_path / "no-model")) for arg in extra]
+    result = runner.invoke(app, ["tune", str(data), "--out", str(tmp_path / "m"), *extra])
+    assert result.exit_code == code, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()
 
 
 # --- tokenizers -------------------------------------------------------------------------------------------

@@ -34,6 +34,14 @@ def bench(
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", help="Where built benchmark indexes are kept [default: $XDG_CACHE_HOME/semsearch/bench]"
     ),
+    rerank: bool = typer.Option(
+        False, "--rerank", help="Add a '+rerank' row: the first hybrid row's top hits re-scored by a cross-encoder "
+        "[model: cross-encoder/ms-marco-MiniLM-L6-v2]",
+    ),
+    rerank_model: Optional[str] = typer.Option(
+        None, "--rerank-model", show_default=False, help="Hub id or directory of the cross-encoder (implies --rerank)."
+    ),
+    rerank_top: int = typer.Option(30, "--rerank-top", min=1, max=200, help="Hits the '+rerank' row re-scores per query."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
 ) -> None:
     """Measure retrieval quality (nDCG@10, Recall@k, MRR@10, MAP@100) and speed on a labelled DATASET."""
@@ -50,7 +58,7 @@ def bench(
     options = BenchOptions(
         mode=mode, model=model, k=k, limit=limit, split=split, fusions=parse_fusions(fusion or []),
         cache_dir=cache_dir, index_batch_size=index_batch_size, keep_runs=bool(save_run or plot),
-        index_type=index_type, vectors=vectors,
+        index_type=index_type, vectors=vectors, rerank=rerank, rerank_model=rerank_model, rerank_top=rerank_top,
     )
     with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
         report = run_bench(dataset, options, progress)

@@ -33,6 +33,9 @@ class Request:
     index_dir: Path | None = None
     as_json: bool = False
     other_articles: bool = False
+    rerank: bool = False  # re-score the top rerank_top hits with a cross-encoder (index/search/rerank.py)
+    rerank_model: str | None = None  # implies rerank; None: embed.encode.rerank.DEFAULT_RERANKER
+    rerank_top: int = 30
 
 
 def styler(stream: TextIO) -> Style:
@@ -55,7 +58,9 @@ def answer(request: Request, stdout: TextIO | None = None, stderr: TextIO | None
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     try:
         with open_index(request.index_dir, fusion=request.fusion) as searcher:
-            if request.command == "ask":
+            if request.rerank or request.rerank_model:
+                result = search_reranked(searcher, request)
+            elif request.command == "ask":
                 result = searcher.ask(request.query, k=request.k, mode=request.mode)
             else:
                 result = searcher.related(request.passage_id, text=request.text, k=request.k,
@@ -69,6 +74,19 @@ def answer(request: Request, stdout: TextIO | None = None, stderr: TextIO | None
             stderr.write(message + "\n")
         return code
     return 0
+
+
+def search_reranked(searcher, request: Request):
+    """The request's search with its top hits re-scored by a cross-encoder (loaded first: errors before work)."""
+    from embed.encode.rerank import load_reranker
+    from index.search.rerank import ask_reranked, check_top, related_reranked
+
+    check_top(request.rerank_top)
+    reranker = load_reranker(request.rerank_model)
+    if request.command == "ask":
+        return ask_reranked(searcher, request.query, reranker, k=request.k, mode=request.mode, top=request.rerank_top)
+    return related_reranked(searcher, request.passage_id, reranker, text=request.text, k=request.k,
+                            other_articles=request.other_articles, mode=request.mode, top=request.rerank_top)
 
 
 def show_result(result, searcher, request: Request, stdout: TextIO, stderr: TextIO) -> None:

@@ -1,6 +1,6 @@
-"""The `semsearch tune` command: train a StaticEmbedding model on (query, passage) pairs and save it.
+"""The `semsearch tune` command: train a StaticEmbedding model, or fine-tune a pretrained one, on (query, passage) pairs.
 
-Library work lives in ``embed.train.static`` (training, saving), ``embed.train.wordpiece`` (tokenizers) and
+Library work lives in ``embed.train`` (``static``, ``base``: training; ``save``), ``embed.train.wordpiece`` (tokenizers) and
 ``index.evaluate.tune_data`` (reading the pairs); this module parses options, draws the progress bar, prints the
 summary and writes the model card (README.md) that records data, settings and scores.
 """
@@ -26,10 +26,30 @@ def tune(
         None, "--tokenizer", show_default=False,
         help="tokenizer.json, model directory or hub id [default: train a WordPiece vocabulary on the training texts]",
     ),
-    dim: int = typer.Option(256, "--dim", min=1, help="Embedding dimensions."),
-    epochs: int = typer.Option(3, "--epochs", min=1, help="Passes over the training pairs."),
-    batch_size: int = typer.Option(512, "--batch-size", min=2, help="Pairs per batch (the in-batch negatives)."),
-    lr: float = typer.Option(0.1, "--lr", min=0.0, help="Adam learning rate (decays linearly to 0)."),
+    base: Optional[str] = typer.Option(
+        None, "--base", show_default=False,
+        help="Fine-tune this pretrained sentence-transformers model (hub id or directory) instead of training a "
+        "static model from scratch, e.g. sentence-transformers/all-MiniLM-L6-v2.",
+    ),
+    dim: Optional[int] = typer.Option(
+        None, "--dim", min=1, show_default=False, help="Embedding dimensions of a static model [default: 256]."
+    ),
+    epochs: Optional[int] = typer.Option(
+        None, "--epochs", min=1, show_default=False,
+        help="The most passes over the pairs; training usually stops sooner, when the held-out pairs stop "
+        "improving [default: 40 static, 10 --base].",
+    ),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", min=2, show_default=False,
+        help="Pairs per batch (the in-batch negatives) [default: scaled with the data, see the model card].",
+    ),
+    lr: Optional[float] = typer.Option(
+        None, "--lr", min=0.0, show_default=False,
+        help="Peak learning rate, halved whenever the held-out score stops improving [default: scaled with the data].",
+    ),
+    time_budget: float = typer.Option(
+        300.0, "--time-budget", min=0.0, help="Seconds the training may take, held-out evaluations included."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed, data and settings give the same model."),
     matryoshka: Optional[str] = typer.Option(
         None, "--matryoshka", help="Also train these smaller dims, e.g. 128,64 (MatryoshkaLoss).", show_default=False
@@ -43,14 +63,26 @@ def tune(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
-    """Train a fast StaticEmbedding model (MultipleNegativesRankingLoss) on TRAIN pairs; save it to --out."""
-    from embed.train.static import TuneSettings, check_out_dir, save_tuned, tune_static
+    """Train an embedding model on TRAIN pairs (MultipleNegativesRankingLoss) and save it to --out.
+
+    By default a fast StaticEmbedding model is trained from scratch; --base fine-tunes a pretrained
+    sentence-transformers model. Either way training stops when a held-out slice of the pairs stops
+    improving, or at --time-budget, and the best checkpoint is kept.
+    """
+    from embed.train.settings import TuneSettings
+    from embed.train.save import check_out_dir, save_tuned
     from index.cli.output import err, friendly_errors, out, print_json
     from index.evaluate.tune_data import load_training_pairs
 
     started = time.perf_counter()
+    if base is not None:
+        clashing = [name for name, value in (("--dim", dim), ("--tokenizer", tokenizer), ("--matryoshka", matryoshka))
+                    if value is not None]
+        if clashing:
+            raise typer.BadParameter(f"{', '.join(clashing)} only apply to a static model, not with --base")
     settings = TuneSettings(
-        dim=dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, matryoshka=parse_dims(matryoshka)
+        dim=dim or 256, epochs=epochs, batch_size=batch_size, lr=lr or None, time_budget=time_budget, seed=seed,
+        matryoshka=parse_dims(matryoshka),
     )
     with friendly_errors():
         settings.check()
@@ -58,9 +90,17 @@ def tune(
         data = load_training_pairs(train, split)
         for warning in data.warnings:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
-        tok, tok_text = pick_tokenizer(tokenizer, data.pairs)
         with loss_bar(enabled=not as_json) as progress:
-            model, report = tune_static(data.pairs, tok, settings, progress)
+            if base is None:
+                from embed.train.static import tune_static
+
+                tok, tok_text = pick_tokenizer(tokenizer, data.pairs)
+                model, report = tune_static(data.pairs, tok, settings, progress)
+            else:
+                from embed.train.base import tune_base
+
+                model, report = tune_base(data.pairs, base, settings, progress)
+                tok_text = f"the tokenizer of `{base}`"
         card = CardInput(report, tok_text, data, [], list(data.warnings))
         save_tuned(model, target, render_card(card))
         if eval_dataset is not None:
@@ -149,25 +189,24 @@ class CardInput:
 
 def render_card(card: CardInput) -> str:
     r, s = card.report, card.report.settings
-    dims = f"; Matryoshka dims {', '.join(map(str, s.loss_dims()))}" if s.matryoshka else ""
-    lines = [
-        "# Static embedding model tuned with `semsearch tune`", "",
-        "A sentence-transformers model: StaticEmbedding (the mean of per-token vectors) -> Normalize. Load it "
-        'with `SentenceTransformer("<this directory>")`, or index with `semsearch index --model <this directory> '
-        "PATH...`.", "", "## Training data", "", "| source | pairs |", "|---|---|",
+    lines = [f"# {'Fine-tuned' if r.base else 'Static'} embedding model tuned with `semsearch tune`", "", *model_text(r)]
+    lines += [
+        "", "## Training data", "", "| source | pairs |", "|---|---|",
         *[f"| {_cell(src.describe())} | {len(src.pairs):,} |" for src in card.data.sources], "",
         f"{r.pairs:,} distinct pairs: {r.train_pairs:,} trained on; the pairs of {r.heldout_queries:,} held-out "
-        "queries were kept out.", "", "## Settings", "",
-        f"- tokenizer: {card.tokenizer} ({r.vocab_size:,} tokens, truncation off)",
-        f"- dimensions: {s.dim}{dims}",
-        f"- loss: MultipleNegativesRankingLoss (scale {s.scale:g}; in-batch negatives, no text twice in a batch)"
-        + (" inside MatryoshkaLoss" if s.matryoshka else ""),
-        f"- epochs {s.epochs}, batch size {s.batch_size}, Adam lr {s.lr:g} decaying linearly to 0, seed {s.seed}",
-        f"- initial token vectors: N(0, {s.init_std:g}), seeded", "", "## Results", "",
-        f"- training: {r.steps:,} steps in {r.seconds:.1f} s ({r.pairs_per_s:,.0f} pairs/s), final loss "
-        f"{r.final_loss:.4f}",
+        "queries were kept out and scored during training to choose when to stop.", "", "## Settings", "",
+        f"- tokenizer: {card.tokenizer}" + (f" ({r.vocab_size:,} tokens, truncation off)" if r.vocab_size else ""),
+        *settings_text(r), "", "## Results", "",
+        f"- training: {r.steps:,} steps ({r.epochs:g} epochs) in {r.seconds:.1f} s ({r.pairs_per_s:,.0f} pairs/s), "
+        f"stopped by {r.stopped}; final epoch loss {r.final_loss:.4f}",
         f"- held-out Recall@10: {heldout_text(r)}",
     ]
+    if r.curve:
+        lines += ["", "| step | epochs | seconds | held-out Recall@10 | MRR | lr after |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {p.step}{' (kept)' if p.step == r.best_step else ''} | {p.epoch:.2f} | {p.seconds:.1f} | "
+            f"{p.recall:.3f} | {p.mrr:.3f} | {p.lr:.3g} |" for p in r.curve
+        ]
     if card.bench:
         lines += ["", "## Benchmark (`semsearch bench`)", ""]
         lines += ["| run | nDCG@10 | Recall@10 | Recall@100 |", "|---|---|---|---|"]
@@ -180,22 +219,51 @@ def render_card(card: CardInput) -> str:
     return "\n".join(lines) + "\n"
 
 
+def model_text(r) -> list[str]:
+    load = ('Load it with `SentenceTransformer("<this directory>")`, or index with `semsearch index --model '
+            '<this directory> PATH...`.')
+    if r.base:
+        return [f"`{r.base}` fine-tuned on the pairs below (MultipleNegativesRankingLoss). {load}"]
+    return ["A sentence-transformers model: StaticEmbedding (the mean of per-token vectors) -> Normalize. " + load]
+
+
+def settings_text(r) -> list[str]:
+    s = r.settings
+    dims = f"; Matryoshka dims {', '.join(map(str, s.loss_dims()))}" if s.matryoshka else ""
+    optimizer = "AdamW (10% of the first epoch warming up)" if r.base else "Adam"
+    return [
+        *([] if r.base else [f"- dimensions: {s.dim}{dims}", f"- initial token vectors: N(0, {s.init_std:g}), seeded"]),
+        f"- loss: MultipleNegativesRankingLoss (scale {s.scale:g}; in-batch negatives, no text twice in a batch)"
+        + (" inside MatryoshkaLoss" if s.matryoshka else ""),
+        f"- batch size {s.batch_size}, {optimizer} at lr {s.lr:.3g}, halved when the held-out MRR stops "
+        f"improving; stop after {s.patience} evaluations without improvement, at most {s.epochs} epochs or "
+        f"{s.time_budget:g} s; seed {s.seed}; {r.precision}",
+        "- batch size and lr not given on the command line follow the data: batch = the power of two nearest "
+        "n/2 (static, 64-1024) or n/16 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = 0.1 "
+        "(static) or 5e-5 (--base), n = training pairs",
+    ]
+
+
 def heldout_text(r) -> str:
     if r.recall_before is None or r.recall_after is None:
         return "not measured (too few queries for a held-out slice)"
     return (
-        f"{r.recall_before:.3f} before training, {r.recall_after:.3f} after ({r.heldout_queries:,} queries "
-        f"ranked against {r.candidates:,} passages)"
+        f"{r.recall_before:.3f} before training, {r.recall_after:.3f} after (step {r.best_step}, MRR "
+        f"{r.mrr_before:.3f} -> {r.mrr_after:.3f}; {r.heldout_queries:,} queries ranked against "
+        f"{r.candidates:,} passages)"
     )
 
 
 def summary_lines(card: CardInput, target: Path) -> list[str]:
     r = card.report
     lines = [
-        f"trained on {r.train_pairs:,} pairs x {r.settings.epochs} epochs in {r.seconds:.1f} s "
-        f"({r.pairs_per_s:,.0f} pairs/s), final loss {r.final_loss:.4f}",
+        f"trained on {r.train_pairs:,} pairs: {r.steps:,} steps ({r.epochs:g} epochs, batch {r.settings.batch_size}, "
+        f"lr {r.settings.lr:.3g}) in {r.seconds:.1f} s, stopped by {r.stopped}; final epoch loss {r.final_loss:.4f}",
         f"held-out Recall@10: {escape(heldout_text(r))}",
     ]
+    if r.curve:
+        lines.append("held-out curve (step: Recall@10 / MRR): " + ", ".join(
+            f"{p.step}: {p.recall:.3f}/{p.mrr:.3f}" for p in r.curve))
     lines += [f"bench {escape(label)}: nDCG@10 {m['ndcg@10']:.4f}" for label, m in card.bench]
     return lines + [f"saved to {escape(str(target))} ({card.total_seconds:.1f} s in all)"]
 

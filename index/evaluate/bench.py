@@ -94,6 +94,8 @@ def run_rows(reader, ds, modes, encoder, options: BenchOptions, progress) -> tup
 
     fusions = options.fusion_list() if "hybrid" in modes else ()
     planned = plan_rows(modes, fusions, dense=encoder is not None)
+    if options.rerank or options.rerank_model:
+        planned.append(rerank_row(planned, options))
     measured, approx = run_queries(reader, ds.queries, ds.qrels, encoder, planned, options.k, progress,
                                    keep_runs=options.keep_runs)
     rows = []
@@ -102,7 +104,23 @@ def run_rows(reader, ds, modes, encoder, options: BenchOptions, progress) -> tup
         for name, fusion in labels:
             key = f"hybrid {fusion}" if fusion else name
             rows.append(measured.get(key) or ModeResult(name, fusion, available=False))
+    rows += [measured[row.key] for row in planned if row.rerank is not None]
     return rows, approx
+
+
+def rerank_row(planned, options: BenchOptions):
+    """The "+rerank" row: the first hybrid row (else the last row) with its top hits re-scored by a cross-encoder."""
+    from dataclasses import replace
+
+    from embed.encode.rerank import load_reranker
+    from index.search.rerank import check_top
+
+    check_top(options.rerank_top)
+    if not planned:
+        raise BenchOptionError("--rerank needs a row to rerank; the model for dense and hybrid could not be loaded")
+    base = next((row for row in planned if row.fusion is not None), planned[-1])
+    return replace(base, key=f"{base.key} +rerank", rerank=load_reranker(options.rerank_model),
+                   rerank_top=options.rerank_top)
 
 
 def recall_curves(qrels, rows: list[ModeResult], options: BenchOptions) -> dict[str, dict[int, float]]:

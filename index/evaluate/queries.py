@@ -28,6 +28,8 @@ class Row:
     key: str  # "lexical" | "dense" | "hybrid rrf:10" ...
     mode: str  # the mode ``ask`` runs
     fusion: FusionConfig | None = None
+    rerank: object | None = None  # a cross-encoder (``score(query, passages)``): the top hits re-scored
+    rerank_top: int = 30
 
 
 def plan_rows(modes: Sequence[str], fusions: Sequence[FusionConfig], dense: bool) -> list[Row]:
@@ -78,9 +80,17 @@ class Asker:
         timings = {"encode": 0.0, "search": 0.0}
 
         def search(d: int) -> Pairs:
-            result = self.searcher.ask(text, k=d, mode=self.row.mode)
-            for part, ms in result.timings_ms.items():
-                timings[part] += ms
+            if self.row.rerank is None:
+                result = self.searcher.ask(text, k=d, mode=self.row.mode)
+            else:
+                from index.search.rerank import ask_reranked
+
+                result = ask_reranked(self.searcher, text, self.row.rerank, k=d, mode=self.row.mode,
+                                      top=self.row.rerank_top)
+            for part, ms in result.timings_ms.items():  # reranking counts as search
+                timings["encode" if part == "encode" else "search"] += ms
+            if self.row.rerank is not None:  # the order is the result: cross-encoder and search scores don't mix
+                return [(hit.source, -float(hit.rank)) for hit in result.hits]
             return [(hit.source, hit.score) for hit in result.hits]
 
         pairs = deepening(search, k, depth)
@@ -114,8 +124,9 @@ def run_queries(reader, queries: Mapping[str, str], qrels, encoder, rows: Sequen
             progress("querying", done, total)
     results = {}
     for row in rows:
+        label = " ".join(filter(None, [fusion_label(row.fusion) if row.fusion else None, row.rerank and "+rerank"]))
         results[row.key] = ModeResult(
-            "hybrid" if row.fusion else row.mode, fusion_label(row.fusion) if row.fusion else None,
+            "hybrid" if row.fusion else row.mode, label or None,
             metrics=evaluate(qrels, runs[row.key]), latency_ms=latencies(times[row.key]),
             run=runs[row.key] if keep_runs else None,
         )

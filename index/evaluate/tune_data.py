@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embed.records import Document
-from embed.train.static import TrainingPair
+from embed.train.pairs import TrainingPair
 from index.evaluate.datasets import DatasetError, json_object, load_dataset, unknown_source
 
 TRAIN_SPLIT = "train"

@@ -1,0 +1,133 @@
+"""Fine-tune a pretrained sentence-transformers model (e.g. all-MiniLM-L6-v2) on (query, passage) pairs, on the CPU.
+
+    from embed.train.base import tune_base
+    model, report = tune_base(pairs, "sentence-transformers/all-MiniLM-L6-v2", TuneSettings(time_budget=300))
+
+The model is loaded by ``embed.encode.models.load_sentence_transformer`` (hub id or directory; the local
+cache or a bundled copy first, never hanging offline) and trained with MultipleNegativesRankingLoss:
+each query against its passage and every other passage of the batch (in-batch negatives, no text twice
+in a batch). AdamW, a linear warm-up over the first 10% of an epoch, gradients clipped at 1. On CPUs with
+bf16 instructions (AMX, AVX-512 BF16: ``embed.encode.precision``) forward and backward run under bf16
+autocast while the weights and optimizer state stay float32, so the saved model is an ordinary float32
+one. Batch size and learning rate follow the data (``TuneSettings.scaled``); how long it trains is chosen
+on a held-out slice of the pairs within the time budget (``embed.train.fit``). BM25-mined hard negatives
+are not used: nothing here has shown them to help yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embed.train.fit import FitResult, FitPlan, TrainProgress, fit
+from embed.train.heldout import Heldout, HeldoutScore, split_heldout
+from embed.train.pairs import TrainingPair, TuneError, distinct_pairs, epoch_batches
+from embed.train.settings import TuneReport, TuneSettings, evals_per_epoch
+from embed.train.static import make_report
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+CANDIDATES_MAX = 1000  # held-out ranking: one evaluation encodes this many passages with the full model
+ENCODE_BATCH = 32
+WARMUP_SHARE = 0.1  # of the first epoch's steps
+MAX_GRAD_NORM = 1.0
+
+
+def tune_base(
+    pairs: Sequence[TrainingPair], base: str, settings: TuneSettings = TuneSettings(),
+    progress: TrainProgress | None = None, precision: str | None = None,
+) -> tuple[SentenceTransformer, TuneReport]:
+    """Fine-tune the model ``base`` on ``pairs``; raises TuneError for unusable input, ModelUnavailable."""
+    import torch
+
+    from embed.encode.models import load_sentence_transformer
+    from embed.encode.precision import resolve_precision
+
+    started = time.perf_counter()
+    settings.check()
+    pairs = distinct_pairs(pairs)
+    train, held = split_heldout(pairs, settings.heldout_fraction, settings.heldout_max, settings.seed)
+    if len(train) < 2:
+        raise TuneError(f"need at least 2 training pairs, got {len(train)}")
+    settings = settings.scaled(len(train), "base")
+    chosen = resolve_precision(precision)
+    model = load_sentence_transformer(base, device="cpu")
+    heldout = Heldout(held, [p.passage for p in pairs], min(settings.candidates_max, CANDIDATES_MAX), settings.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)
+        result = train_base(model, train, heldout, settings, started, progress, bf16=chosen == "bf16")
+    return model, make_report(pairs, train, heldout, result, settings, base=base, precision=chosen)
+
+
+def autocast(bf16: bool):
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def train_base(model, train: list[TrainingPair], heldout: Heldout, settings: TuneSettings, started: float,
+               progress: TrainProgress | None, *, bf16: bool) -> FitResult:
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    loss_fn = MultipleNegativesRankingLoss(model, scale=settings.scale)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
+    query_prompt, passage_prompt = prompts_of(model)
+    rng = random.Random(settings.seed)
+    tokenize = getattr(model, "preprocess", None) or model.tokenize  # `tokenize` is deprecated in ST 6
+
+    def step(batch: list[TrainingPair]) -> float:
+        features = [
+            tokenize([query_prompt + p.query for p in batch]),
+            tokenize([passage_prompt + p.passage for p in batch]),
+        ]
+        with autocast(bf16):
+            loss = loss_fn(features, None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+        optimizer.step()
+        return float(loss.detach())
+
+    def evaluate() -> HeldoutScore | None:
+        return heldout.score(lambda t: encode(model, t, query_prompt, bf16), lambda t: encode(model, t, passage_prompt, bf16))
+
+    per_epoch = math.ceil(len(train) / settings.batch_size)
+    plan = FitPlan(
+        max_epochs=settings.epochs, time_budget_s=settings.time_budget, lr=settings.lr, patience=settings.patience,
+        evals_per_epoch=evals_per_epoch("base"), warmup_steps=max(1, math.ceil(WARMUP_SHARE * per_epoch)),
+    )
+    return fit(model, optimizer, plan, lambda _: epoch_batches(train, settings.batch_size, rng), step, evaluate,
+               started, progress)
+
+
+def prompts_of(model) -> tuple[str, str]:
+    """The (query, passage) prompts the model was trained with, "" where it has none."""
+    prompts = getattr(model, "prompts", None) or {}
+    query = prompts.get("query", "")
+    passage = prompts.get("document", prompts.get("passage", ""))
+    return query, passage
+
+
+def encode(model, texts: Sequence[str], prompt: str, bf16: bool) -> np.ndarray:
+    """L2-normalised float32 vectors of ``texts`` (with ``prompt`` in front), without gradients."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), autocast(bf16):
+            vectors = model.encode(
+                [prompt + t for t in texts], batch_size=ENCODE_BATCH, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False,
+            )
+    finally:
+        model.train(was_training)
+    return np.asarray(vectors, dtype=np.float32)

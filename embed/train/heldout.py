@@ -1,0 +1,83 @@
+"""The held-out slice of the training pairs: kept out of training, scored during it to pick the checkpoint.
+
+``split_heldout`` takes a seeded sample of whole queries (all their pairs) out of the training pairs;
+``Heldout`` ranks those queries against candidate passages (the held-out passages plus a seeded sample of
+the others, capped so one evaluation stays cheap) with whatever encoder it is given, and returns the
+Recall@10 and MRR of the relevant passages. MRR (over the whole candidate list) moves with every change
+in rank, so it is the number that picks the best checkpoint; Recall@10 is reported beside it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from embed.train.pairs import TrainingPair
+
+RECALL_AT = 10
+# texts -> L2-normalised float32 vectors, one row each
+Encode = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class HeldoutScore:
+    recall: float  # mean Recall@10 of the held-out queries
+    mrr: float  # mean reciprocal rank of each query's best-ranked relevant passage, over all candidates
+
+    def better_than(self, other: HeldoutScore | None) -> bool:
+        return other is None or (self.mrr, self.recall) > (other.mrr, other.recall)
+
+
+def split_heldout(
+    pairs: list[TrainingPair], fraction: float, most: int, seed: int
+) -> tuple[list[TrainingPair], list[TrainingPair]]:
+    """(train, held-out): a seeded sample of whole queries, ``fraction`` of them capped at ``most``.
+
+    No held-out slice when it would hold fewer than 1 query or leave fewer than 2 training pairs.
+    """
+    queries = list(dict.fromkeys(pair.query for pair in pairs))
+    wanted = min(most, int(len(queries) * fraction))
+    if wanted < 1:
+        return list(pairs), []
+    chosen = set(random.Random(seed).sample(queries, wanted))
+    train = [pair for pair in pairs if pair.query not in chosen]
+    if len(train) < 2:
+        return list(pairs), []
+    return train, [pair for pair in pairs if pair.query in chosen]
+
+
+class Heldout:
+    """Held-out queries, their relevant passages and the candidates they are ranked against."""
+
+    def __init__(self, heldout: list[TrainingPair], passages: Sequence[str], most_candidates: int, seed: int):
+        wanted = list(dict.fromkeys(pair.passage for pair in heldout))
+        others = [p for p in dict.fromkeys(passages) if p not in set(wanted)]
+        room = max(0, most_candidates - len(wanted))
+        if len(others) > room:
+            others = random.Random(seed).sample(others, room)
+        self.candidates = wanted + others
+        position = {text: i for i, text in enumerate(self.candidates)}
+        self.relevant: dict[str, set[int]] = {}
+        for pair in heldout:
+            self.relevant.setdefault(pair.query, set()).add(position[pair.passage])
+        self.queries = list(self.relevant)
+
+    def __bool__(self) -> bool:
+        return bool(self.queries)
+
+    def score(self, encode_queries: Encode, encode_passages: Encode) -> HeldoutScore | None:
+        """Recall@10 and MRR of the queries ranked by cosine against every candidate (None when empty)."""
+        if not self.queries:
+            return None
+        scores = encode_queries(self.queries) @ encode_passages(self.candidates).T
+        order = np.argsort(-scores, axis=1, kind="stable")
+        recalls, ranks = [], []
+        for row, query in enumerate(self.queries):
+            relevant = self.relevant[query]
+            hit = np.isin(order[row], list(relevant))
+            recalls.append(hit[:RECALL_AT].sum() / len(relevant))
+            ranks.append(1.0 / (1 + int(np.argmax(hit))))
+        return HeldoutScore(float(np.mean(recalls)), float(np.mean(ranks)))
