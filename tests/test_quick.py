@@ -135,3 +135,28 @@ def test_dense_highlights_pick_the_closest_sentence_of_each_hit():
     spans = best_sentences_dense(encoder.encode_queries(["where is the river?"])[0], texts, encoder)
     a, b = spans["a"]
     assert texts["a"][a:b].startswith("The river rose") and spans["b"] == (0, len(texts["b"]))
+
+
+@pytest.mark.parametrize("command", ["ask", "related"])
+def test_typer_builds_its_options_from_the_shared_table(command):
+    import typer.main
+
+    from index.cli import options
+
+    built = typer.main.get_command(app).commands[command]
+    declared = {opt.field: (set(opt.flags), opt.default) for opt in options.COMMANDS[command][1]}
+    found = {p.name: (set(p.opts), p.default) for p in built.params if p.param_type_name == "option" and p.name != "help"}
+    assert found == declared
+    (argument,) = [p for p in built.params if p.param_type_name == "argument"]
+    assert argument.required == options.COMMANDS[command][0].required
+
+
+def test_the_options_module_stays_free_of_typer_and_rich():
+    import ast
+
+    import index.cli.options
+
+    tree = ast.parse(Path(index.cli.options.__file__).read_text(encoding="utf-8"))
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not names & {"typer", "rich", "click", "torch", "faiss"}

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from index.cli import options
 from index.cli.output import err, friendly_errors, out, print_json
 
 app = typer.Typer(
@@ -17,23 +18,25 @@ app = typer.Typer(
     help="Local semantic search over your articles: index paragraphs, ask questions, find related passages.",
 )
 
-IndexDir = typer.Option(
-    None, "--index", envvar="SEMSEARCH_INDEX", help="Index directory [default: ./.semsearch]", show_default=False
-)
-JsonFlag = typer.Option(False, "--json", help="Print one JSON object instead of text.")
-FusionOpt = typer.Option(
-    None, "--fusion", help="Hybrid fusion: rrf, rrf:K (reciprocal rank, constant K) or weighted:W (dense weight W) [default: rrf:10]"
-)
-TopK = typer.Option(5, "-k", "--top", min=1, help="How many passages to return.")
-RerankFlag = typer.Option(
-    False, "--rerank", help="Re-score the top hits with a cross-encoder (slow on a CPU; off by default) "
-    "[model: cross-encoder/ms-marco-MiniLM-L6-v2]",
-)
-RerankModel = typer.Option(
-    None, "--rerank-model", show_default=False, help="Hub id or directory of the cross-encoder (implies --rerank)."
-)
-RerankTop = typer.Option(30, "--rerank-top", min=1, max=200, help="How many top hits --rerank re-scores.")
 
+
+def typer_option(opt: options.Opt):
+    """The typer option of an entry of index/cli/options.py (the table the quick path parses with)."""
+    extra = {key: getattr(opt, key) for key in ("min", "max", "envvar") if getattr(opt, key) is not None}
+    return typer.Option(opt.default, *opt.flags, help=opt.help, show_default=opt.show_default, **extra)
+
+
+def command_option(command: str, field: str):
+    return typer_option(options.option(command, field))
+
+
+def command_argument(command: str):
+    argument = options.COMMANDS[command][0]
+    return typer.Argument(... if argument.required else None, help=argument.help)
+
+
+IndexDir = typer_option(options.INDEX_DIR)
+JsonFlag = typer_option(options.AS_JSON)
 
 
 @app.command("index")
@@ -98,15 +101,15 @@ def index_cmd(
 
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="A question in plain language."),
-    k: int = TopK,
-    mode: str = typer.Option("auto", "--mode", help="auto | hybrid | dense | lexical (auto: hybrid when vectors exist)."),
-    fusion: Optional[str] = FusionOpt,
-    index_dir: Optional[Path] = IndexDir,
-    as_json: bool = JsonFlag,
-    rerank: bool = RerankFlag,
-    rerank_model: Optional[str] = RerankModel,
-    rerank_top: int = RerankTop,
+    question: str = command_argument("ask"),
+    k: int = command_option("ask", "k"),
+    mode: str = command_option("ask", "mode"),
+    fusion: Optional[str] = command_option("ask", "fusion"),
+    index_dir: Optional[Path] = command_option("ask", "index_dir"),
+    as_json: bool = command_option("ask", "as_json"),
+    rerank: bool = command_option("ask", "rerank"),
+    rerank_model: Optional[str] = command_option("ask", "rerank_model"),
+    rerank_top: int = command_option("ask", "rerank_top"),
 ) -> None:
     """Return the passages closest in meaning to QUESTION."""
     from index.cli import present  # plain command lines come here without typer: see index/cli/quick.py
@@ -120,17 +123,17 @@ def ask(
 
 @app.command()
 def related(
-    passage_id: Optional[str] = typer.Argument(None, help="A passage id such as seeds/a.txt#3."),
-    text: Optional[str] = typer.Option(None, "--text", help="Find passages related to this text instead."),
-    k: int = TopK,
-    other_articles: bool = typer.Option(False, "--other-articles", help="Only passages of other documents."),
-    mode: str = typer.Option("auto", "--mode", help="auto | hybrid | dense | lexical (auto: dense for a passage id, hybrid for --text)."),
-    fusion: Optional[str] = FusionOpt,
-    index_dir: Optional[Path] = IndexDir,
-    as_json: bool = JsonFlag,
-    rerank: bool = RerankFlag,
-    rerank_model: Optional[str] = RerankModel,
-    rerank_top: int = RerankTop,
+    passage_id: Optional[str] = command_argument("related"),
+    text: Optional[str] = command_option("related", "text"),
+    k: int = command_option("related", "k"),
+    other_articles: bool = command_option("related", "other_articles"),
+    mode: str = command_option("related", "mode"),
+    fusion: Optional[str] = command_option("related", "fusion"),
+    index_dir: Optional[Path] = command_option("related", "index_dir"),
+    as_json: bool = command_option("related", "as_json"),
+    rerank: bool = command_option("related", "rerank"),
+    rerank_model: Optional[str] = command_option("related", "rerank_model"),
+    rerank_top: int = command_option("related", "rerank_top"),
 ) -> None:
     """Return the passages nearest to a passage of the index (never the passage itself), or to --text."""
     from index.cli import present
