@@ -2,14 +2,15 @@
 
 Each kind is one backend module (index/ann/factory.py picks it; index/ann/base.py is their interface).
 Kinds (``AnnSpec.type``), chosen by ``choose_spec`` ("auto": exact flat up to FLAT_MAX vectors, IVF above):
-  flat  exact scan; rebuilt from vectors.npy every generation (a copy, cheap).
+  flat  exact scan; rebuilt from vectors.npy every generation (a copy, cheap). faiss_flat.py; an exact
+        one is answered by numpy_flat.py, which reads vectors.npy and never imports faiss.
   ivf   inverted lists over k-means centroids. A new generation copies the previous index, removes the
         pks that vanished or changed (remove_ids) and adds the new ones against the kept centroids; it is
         retrained from scratch only when the count left x4 of what it was trained on, or the vectors added
-        since training fit the centroids much worse than the training data did (drift).
+        since training fit the centroids much worse than the training data did (drift). faiss_ivf.py.
   hnsw  a graph, which cannot delete: removed rows become tombstones (their pk in the IndexIDMap set to
         -1, skipped by an IDSelector while searching), new rows are added to the copied graph, and the
-        whole graph is rebuilt once tombstones pass TOMBSTONE_MAX of it.
+        whole graph is rebuilt once tombstones pass TOMBSTONE_MAX of it. faiss_hnsw.py.
 Codes (``AnnSpec.vectors``): fp32, or compact fp16 / sq8 (8-bit per dimension); a compact index returns
 candidates that ``DenseIndex`` re-scores exactly from the float32 vectors.npy (memory-mapped).
 """

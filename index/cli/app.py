@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from index.cli import options
-from index.cli.output import err, friendly_errors, out, print_json
+from index.cli.output import err, fail, friendly_errors, out, print_json
 
 app = typer.Typer(
     add_completion=False,
@@ -139,8 +139,7 @@ def related(
     from index.cli import present
 
     if (passage_id is None) == (text is None):
-        err.print("error: give a PASSAGE_ID or --text \"...\" (exactly one)")
-        raise typer.Exit(2)
+        fail("give a PASSAGE_ID or --text \"...\" (exactly one)", 2)
     request = present.Request(
         "related", passage_id=passage_id, text=text, k=k, mode=mode, fusion=fusion, index_dir=index_dir,
         as_json=as_json, other_articles=other_articles, rerank=rerank, rerank_model=rerank_model,
