@@ -44,3 +44,15 @@ class ModelUnavailable(EmbedError):
             f"model is downloaded into the Hugging Face cache; or pass --model /path/to/local/model/dir; "
             f"or point HF_HOME at a cache that already holds '{model}'"
         )
+
+
+class ModelPathInvalid(EmbedError):
+    """``--model`` names a local path that does not exist or holds no model (never a lexical fallback)."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        super().__init__(
+            f"--model {model}: {reason}; pass a folder holding a sentence-transformers model (modules.json or "
+            f"config.json), or a hub id such as sentence-transformers/all-MiniLM-L6-v2"
+        )
+        self.model = model
+        self.reason = reason

@@ -67,6 +67,7 @@ class Note:
 
     where: str
     message: str
+    skipped: bool = False  # True: something was left out (a jsonl line); False: read, with a warning
 
 
 def passage_id(source: str, ordinal: int) -> str:

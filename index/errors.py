@@ -6,7 +6,7 @@ from __future__ import annotations
 from embed.errors import SemsearchError
 
 __all__ = ["SemsearchError", "IndexNotFound", "IndexCorrupt", "IndexBusy", "ModelMismatch", "UnknownPassage",
-           "BadQuery", "NoVectors", "IndexUnwritable", "unwritable"]
+           "BadQuery", "NoVectors", "IndexUnwritable", "unwritable", "NothingToIndex"]
 
 
 class IndexNotFound(SemsearchError):
@@ -79,3 +79,14 @@ def unwritable(directory: str, error: OSError) -> IndexUnwritable:
                                "(new or holding an index); pick another path")
     return IndexUnwritable(directory, f"{error.strerror or error}{where}", "fix that and run again; the "
                            "previous index is unchanged")
+
+
+class NothingToIndex(SemsearchError):
+    """The paths given hold no file that could be read, and there is no index yet to update."""
+
+    def __init__(self, paths: str, skipped: int) -> None:
+        note = f"; {skipped} skipped (see the warnings above)" if skipped else ""
+        super().__init__(
+            f"nothing was indexed: no readable .txt .md .html .jsonl .pdf .docx file under {paths}{note}; "
+            f"no index was written"
+        )

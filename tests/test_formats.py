@@ -204,10 +204,11 @@ def test_jsonl_bad_lines_are_notes_and_the_rest_is_read(tmp_path, monkeypatch):
     loaded = read(path)
     assert [d.source for d in loaded.documents] == ["c.jsonl:a", "c.jsonl:6", "c.jsonl:z"]
     where = {n.where: n.message for n in loaded.notes}
-    assert where["c.jsonl:2"].startswith("line skipped: not valid JSON")
-    assert where["c.jsonl:3"] == "line skipped: duplicate id 'a' (the first one is kept)"
-    assert where["c.jsonl:4"] == 'line skipped: no "text" string'
-    assert where["c.jsonl:5"] == 'line skipped: "id" must be a string or an integer'
+    assert where["c.jsonl:2"].startswith("not valid JSON")
+    assert where["c.jsonl:3"] == "duplicate id 'a' (the first one is kept)"
+    assert where["c.jsonl:4"] == 'no "text" string'
+    assert where["c.jsonl:5"] == '"id" must be a string or an integer'
+    assert [n.where for n in loaded.notes if n.skipped] == [f"c.jsonl:{n}" for n in (2, 3, 4, 5)]
     assert "undecodable" in where["c.jsonl:7"] and loaded.documents[-1].text == "caf\ufffd"
 
 

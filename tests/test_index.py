@@ -10,7 +10,7 @@ import pytest
 
 from embed.encode.sentence_transformers import load_encoder
 from index import describe_index, index_paths, open_index
-from index.errors import BadQuery, IndexBusy, IndexCorrupt, IndexNotFound, ModelMismatch, NoVectors, UnknownPassage
+from index.errors import BadQuery, IndexBusy, IndexCorrupt, IndexNotFound, ModelMismatch, UnknownPassage
 from index.storage.layout import writer_lock
 from index.search.reader import open_reader
 from tests.corpus import write_corpus
@@ -118,21 +118,18 @@ def test_model_mismatch_is_refused_and_rebuild_starts_over(built, corpus, static
     assert describe_index(directory).model == str(static_model_dir.resolve())
 
 
-def test_offline_fallback_then_vectors_arrive(corpus, tmp_path, tiny_bert_dir):
+def test_missing_model_path_is_an_error_then_vectors_arrive(corpus, tmp_path, tiny_bert_dir):
+    """A --model path that does not exist is an error (issue 14), not a lexical index tied to nothing."""
     import shutil
 
+    from embed.errors import ModelPathInvalid
+
     later = tmp_path / "model-later"
-    report = index_paths([corpus], tmp_path / "idx", model=str(later))
-    assert report.vectors == 0 and report.model_notice and str(later) in report.model_notice
-    assert "HF_HOME" in report.model_notice
-    with open_index(tmp_path / "idx") as idx:
-        result = idx.ask("moon", k=2)
-        assert result.mode == "lexical" and result.notices and result.hits
-        for mode in ("dense", "hybrid"):
-            with pytest.raises(NoVectors):
-                idx.ask("moon", mode=mode)
+    with pytest.raises(ModelPathInvalid, match="no such directory"):
+        index_paths([corpus], tmp_path / "idx", model=str(later))
+    assert not (tmp_path / "idx/manifest.json").exists()
     shutil.copytree(tiny_bert_dir, later)
-    report = index_paths([corpus], tmp_path / "idx")
+    report = index_paths([corpus], tmp_path / "idx", model=str(later))
     assert report.vectors == report.passages > 0 and report.model_notice is None
     with open_index(tmp_path / "idx") as idx:
         assert idx.ask("moon", k=2).mode == "hybrid"
@@ -221,8 +218,10 @@ def test_unreadable_files_are_skipped_and_counted(corpus, tmp_path, tiny_bert_di
     (corpus / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
     (corpus / "empty.md").write_text("   \n", encoding="utf-8")
     report = index_paths([corpus], tmp_path / "idx", model=str(tiny_bert_dir))
-    assert sorted(os.path.basename(s.path) for s in report.skipped) == ["binary.txt", "empty.md"]
-    assert report.documents == 5  # the Latin-1 file is read as cp1252 (detected), not lost
+    left_out = [s for s in report.skipped if s.kind == "skipped"]
+    assert sorted(os.path.basename(s.path) for s in left_out) == ["binary.txt", "empty.md"]
+    assert report.documents == 5  # the Latin-1 file is read as cp1252 (detected), not lost: a note
+    assert [(os.path.basename(s.path), s.kind) for s in report.skipped if s.kind == "note"] == [("latin1.txt", "note")]
 
 
 def test_hybrid_is_rrf_of_dense_and_lexical(built):

@@ -59,7 +59,8 @@ def chunk_document(doc: Document, counter: TokenCounter, settings: ChunkerSettin
         windows = [_window_units(text, span, counter, budget) for span in sentences if span[1] - span[0] > giant]
         units = sorted(units + [unit for group in windows for unit in group], key=lambda unit: unit.start)
     groups = [group for run in _by_paragraph(units, paragraphs) for group in _pack(run, budget)]
-    groups = _merge_small(groups, settings.min_tokens, budget)
+    barriers = sorted({offset for offset, _ in doc.sections} | set(doc.pages[1:]))
+    groups = _merge_small(groups, settings.min_tokens, budget, barriers)
     groups = _enforce_budget(text, groups, counter, budget)
     return [
         Passage(
@@ -201,17 +202,25 @@ def _target(total: int, budget: int) -> float:
     return total / max(1, math.ceil(total / budget))
 
 
-def _merge_small(groups: list[list[_Unit]], min_tokens: int, budget: int) -> list[list[_Unit]]:
-    """A group under ``min_tokens`` joins its previous (else next) neighbour when the sum fits."""
+def _merge_small(
+    groups: list[list[_Unit]], min_tokens: int, budget: int, barriers: list[int] = ()
+) -> list[list[_Unit]]:
+    """A group under ``min_tokens`` joins its previous (else next) neighbour when the sum fits, never
+    across a barrier (a section heading or a page start), so a passage keeps one section and one page."""
     merged: list[list[_Unit]] = []
     for group in groups:
-        if merged:
+        if merged and not _barrier_between(barriers, merged[-1][-1].end, group[0].start):
             before, size = _tokens(merged[-1]), _tokens(group)
             if (size < min_tokens or before < min_tokens) and before + size <= budget:
                 merged[-1] = merged[-1] + group
                 continue
         merged.append(group)
     return merged
+
+
+def _barrier_between(barriers: list[int], end: int, start: int) -> bool:
+    i = bisect.bisect_left(barriers, end)
+    return i < len(barriers) and barriers[i] <= start
 
 
 def _tokens(group: list[_Unit]) -> int:

@@ -12,8 +12,9 @@ def format_index_report(report) -> str:
         f"  added {report.added}, updated {report.updated}, removed {report.removed}, "
         f"unchanged {report.unchanged}; encoded {report.encoded}",
     ]
-    if report.skipped:
-        lines.append(f"  skipped {len(report.skipped)} file(s) (see warnings above)")
+    left_out = [s for s in report.skipped if getattr(s, "kind", "skipped") == "skipped"]
+    if left_out:
+        lines.append(f"  skipped {len(left_out)} (files, folders or jsonl lines; see the warnings above)")
     return "\n".join(lines)
 
 

@@ -48,7 +48,8 @@ class Manifest:
                                  "params": {}, "requested": {}}
     )
     lexical: dict[str, Any] = field(
-        default_factory=lambda: {"engine": "sqlite-fts5", "tokenize": LEXICAL_TOKENIZE, "fields": ["title", "text"]}
+        default_factory=lambda: {"engine": "sqlite-fts5", "tokenize": LEXICAL_TOKENIZE, "fields": ["title", "text"],
+                                 "cjk": "character bigrams of CJK runs in passages_cjk (unicode61)"}
     )
     files: dict[str, str] = field(
         default_factory=lambda: {
@@ -61,6 +62,9 @@ class Manifest:
     # the lean query encoder (index/query_encoder.py): kind, path under DIR, fingerprint, agreement; None: none
     query_encoder: dict[str, Any] | None = None
     precision: str | None = None  # "fp32" | "bf16": how the last run encoded passages (embed/export.py)
+    # where passages and vectors live (index/stores): None = this directory (FAISS + SQLite); else e.g.
+    # {"kind": "milvus", "uri": ..., "collection": ..., "active": the collection this generation is in}
+    store: dict[str, Any] | None = None
     created: str = ""
     updated: str = ""
     format: str = FORMAT
@@ -90,6 +94,8 @@ def read_manifest(directory: Path) -> Manifest:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return parse_manifest(raw)
+    except OSError as exc:  # no permission, a folder named manifest.json, an I/O error
+        raise IndexCorrupt(str(directory), f"cannot read {MANIFEST_NAME} ({exc.strerror or exc})") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise IndexCorrupt(str(directory), f"unreadable {MANIFEST_NAME} ({exc})") from exc
 

@@ -32,7 +32,7 @@ def read(path: Path, key: str, shown: str) -> Loaded:
             if record_id in seen:
                 raise BadLine(f"duplicate id {record_id!r} (the first one is kept)")
         except BadLine as bad:
-            notes.append(Note(f"{shown}:{number}", f"line skipped: {bad}"))
+            notes.append(Note(f"{shown}:{number}", str(bad), skipped=True))
             continue
         seen.add(record_id)
         if body.strip():
