@@ -345,3 +345,34 @@ def test_ask_answers_from_a_docx_with_its_section(documents_index):
 def test_cjk_question_answered_lexically(documents_index):
     top = ask_json("東京タワーの高さは何メートルですか？")["hits"][0]
     assert top["source"] == "papers/tokyo.md"
+
+
+# --- damage to an index with vectors (tiny model) -----------------------------------------------------
+
+
+@pytest.fixture
+def dense_index(tmp_path, monkeypatch, tiny_bert_dir):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SEMSEARCH_INDEX", raising=False)
+    write_corpus(tmp_path / "docs")
+    result = invoke("index", "docs", "--index", "idx", "--model", str(tiny_bert_dir))
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+@pytest.mark.parametrize("victim", ["passages.sqlite", "vectors.npy"])
+def test_damaged_index_with_vectors(dense_index, victim):
+    gen = json.loads((dense_index / "idx/manifest.json").read_text())["generation"]
+    path = dense_index / "idx" / gen / victim
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])  # a truncated file
+    (dense_index / "docs/new.txt").write_text("Zeppelin hangar history.", encoding="utf-8")  # real work to do
+    result = invoke("index", "docs", "--index", "idx")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+    assert "damaged" in result.stderr and victim in result.stderr and "--rebuild" in result.stderr
+    assert sorted(p.name for p in (dense_index / "idx").iterdir() if p.name.startswith("gen-")) == [gen]
+    asked = invoke("ask", "bread", "--index", "idx")
+    assert asked.exit_code == 1 and victim in asked.stderr  # questions name the damage too
+    rebuilt = invoke("index", "docs", "--index", "idx", "--rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert lexical_top(BASELINE[0])[0] == BASELINE[1]

@@ -67,15 +67,17 @@ class IndexReader:
         try:
             return NpyRows(self.file("vectors")), ids
         except (OSError, ValueError) as exc:
-            raise IndexCorrupt(str(self.directory), f"cannot read stored vectors ({exc})") from exc
+            raise IndexCorrupt(str(self.directory), f"cannot read {self.file('vectors').name} ({exc})") from exc
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, pks) as stored: the embeddings FAISS is built from."""
-        try:
-            vectors = load_array(self.file("vectors"), mmap=True)
-            ids = load_array(self.file("vector_ids"))
-        except (OSError, ValueError) as exc:
-            raise IndexCorrupt(str(self.directory), f"cannot read stored vectors ({exc})") from exc
+        arrays = []
+        for key, mmap in (("vectors", True), ("vector_ids", False)):
+            try:
+                arrays.append(load_array(self.file(key), mmap=mmap))
+            except (OSError, ValueError) as exc:  # name the damaged file (issue 14)
+                raise IndexCorrupt(str(self.directory), f"cannot read {self.file(key).name} ({exc})") from exc
+        vectors, ids = arrays
         if len(vectors) != len(ids) or len(ids) != self.manifest.counts.vectors:
             raise IndexCorrupt(str(self.directory), "stored vectors and their ids disagree with the manifest")
         return vectors, ids
