@@ -45,3 +45,13 @@ def wait_for(condition, timeout: float = 15.0, step: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(step)
+
+
+def moon_id(directory: Path) -> str:
+    """The id of the moon article's first passage, as the index names it (ids follow the indexed root)."""
+    from index.api import open_index
+
+    with open_index(directory) as searcher:
+        hit = searcher.ask("astronauts landed lunar module", k=1, mode="lexical").hits[0]
+    assert hit.title == "Moon Landing Anniversary" and hit.id.endswith("#0")
+    return hit.id

@@ -11,7 +11,7 @@ import pytest
 
 from index.serve.live import LiveIndex
 from index.serve.mcp import build_server
-from tests.servekit import ROOT, build_corpus_index
+from tests.servekit import ROOT, build_corpus_index, moon_id
 
 pytest.importorskip("mcp")
 from mcp import Client, StdioServerParameters  # noqa: E402
@@ -31,9 +31,6 @@ def live(corpus):
         yield handle
 
 
-def moon(root) -> str:
-    return f"{root.as_posix()}/docs/space/moon.txt#0"
-
 
 def payload(result) -> dict:
     assert not result.is_error, result.content
@@ -42,8 +39,9 @@ def payload(result) -> dict:
     return text
 
 
-async def exercise(client, root) -> None:
+async def exercise(client, directory) -> None:
     """List the tools and call each one the way an agent would; check what comes back."""
+    moon = moon_id(directory)
     listed = await client.list_tools()
     assert {tool.name for tool in listed.tools} == TOOLS
     for tool in listed.tools:
@@ -53,11 +51,11 @@ async def exercise(client, root) -> None:
     assert all(hit["id"] and hit["source"] and hit["title"] for hit in found["hits"])
     lexical = payload(await client.call_tool("search", {"query": "wild yeast starter", "k": 1, "mode": "lexical"}))
     assert lexical["hits"][0]["title"] == "Baking Sourdough at Home"
-    got = payload(await client.call_tool("get", {"ids": [moon(root)]}))["passages"]
-    assert got[0]["id"] == moon(root) and got[0]["source"].endswith("docs/space/moon.txt")
+    got = payload(await client.call_tool("get", {"ids": [moon]}))["passages"]
+    assert got[0]["id"] == moon and got[0]["source"] == moon.split("#")[0]
     assert got[0]["title"] == "Moon Landing Anniversary" and got[0]["previous"] is None
-    near = payload(await client.call_tool("related", {"id": moon(root), "k": 2, "other_articles": True}))
-    assert near["hits"] and all("moon.txt" not in hit["source"] for hit in near["hits"])
+    near = payload(await client.call_tool("related", {"id": moon, "k": 2, "other_articles": True}))
+    assert near["hits"] and all(hit["source"] != got[0]["source"] for hit in near["hits"])
     assert payload(await client.call_tool("related", {"text": "lentil soup", "k": 1}))["hits"]
     info = payload(await client.call_tool("info", {}))
     assert info["documents"] == 4 and info["vectors_present"]
@@ -95,7 +93,7 @@ async def check_bad_calls(client) -> None:
 def test_in_memory(live, corpus):
     async def main() -> None:
         async with Client(build_server(live)) as client:
-            await exercise(client, corpus[0])
+            await exercise(client, corpus[1])
             await check_bad_calls(client)
 
     anyio.run(main)
@@ -110,7 +108,7 @@ def test_over_stdio_subprocess(corpus):
     async def main() -> None:
         with anyio.fail_after(120):
             async with Client(params) as client:
-                await exercise(client, corpus[0])
+                await exercise(client, corpus[1])
                 await check_bad_calls(client)
 
     anyio.run(main)
@@ -124,3 +122,32 @@ def test_no_index_is_an_error_result(tmp_path):
                 assert result.is_error and "no index at" in result.content[0].text
 
         anyio.run(main)
+
+
+def test_over_streamable_http(corpus):
+    """`semsearch mcp --http --port 0`: the SDK's client over streamable HTTP on loopback; Ctrl-C stops it."""
+    import os
+    import signal
+    import subprocess
+
+    command = [sys.executable, "-m", "index.cli.quick", "mcp", "--index", str(corpus[1]), "--http", "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        line = ""
+        while "/mcp" not in line:
+            line = process.stderr.readline()
+            assert line, "the MCP server did not start"
+        url = "http://127.0.0.1:" + line.split("http://127.0.0.1:")[1].split(";")[0]
+
+        async def main() -> None:
+            with anyio.fail_after(60):
+                async with Client(url) as client:
+                    await exercise(client, corpus[1])
+
+        anyio.run(main)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) in (0, 130)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from index.api import index_paths
 from index.cli.app import app
 from index.serve.server import bind_socket, is_loopback
-from tests.servekit import ROOT, build_corpus_index, running_server, wait_for
+from tests.servekit import ROOT, build_corpus_index, moon_id, running_server, wait_for
 
 runner = CliRunner()
 
@@ -46,9 +46,6 @@ def cli_json(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def moon(root) -> str:
-    return f"{root.as_posix()}/docs/space/moon.txt#0"
-
 
 @pytest.mark.parametrize("mode", ["auto", "hybrid", "dense", "lexical"])
 def test_ask_is_what_the_cli_json_prints(server, mode):
@@ -63,9 +60,9 @@ def test_ask_is_what_the_cli_json_prints(server, mode):
 
 def test_related_and_info_are_what_the_cli_json_prints(server):
     url, directory, root = server
-    by_id = get(url, "/api/related", id=moon(root), k=2, other_articles="true").json()
-    assert by_id == cli_json("related", moon(root), "-k", "2", "--other-articles", "--index", str(directory))
-    assert by_id["hits"] and all(h["source"] != moon(root).split("#")[0] for h in by_id["hits"])
+    by_id = get(url, "/api/related", id=moon_id(directory), k=2, other_articles="true").json()
+    assert by_id == cli_json("related", moon_id(directory), "-k", "2", "--other-articles", "--index", str(directory))
+    assert by_id["hits"] and all(h["source"] != moon_id(directory).split("#")[0] for h in by_id["hits"])
     by_text = get(url, "/api/related", text="lentil soup", k=2).json()
     assert by_text == cli_json("related", "--text", "lentil soup", "-k", "2", "--index", str(directory))
     assert get(url, "/api/info").json() == cli_json("info", "--index", str(directory))
@@ -80,9 +77,9 @@ def test_highlight_marks_a_sentence_of_each_hit(server):
 
 
 def test_passage_with_neighbours(server):
-    url, _, root = server
-    first = get(url, "/api/passages/" + quote(moon(root), safe="/")).json()
-    assert first["id"] == moon(root) and first["previous"] is None and first["ordinal"] == 0
+    url, directory, _ = server
+    first = get(url, "/api/passages/" + quote(moon_id(directory), safe="/")).json()
+    assert first["id"] == moon_id(directory) and first["previous"] is None and first["ordinal"] == 0
     assert first["title"] == "Moon Landing Anniversary" and "astronauts" in first["text"]
     if first["next"]:  # the tiny model's 64-token passages may hold the whole article
         second = get(url, "/api/passages/" + quote(first["next"], safe="/")).json()

@@ -92,13 +92,19 @@ def mcp(
     from index.cli.output import err, friendly_errors
     from index.serve.live import LiveIndex
     from index.serve.mcp import run_mcp
+    from index.serve.server import bind_socket
 
     with friendly_errors():
+        sock = bind_socket("127.0.0.1", port) if http else None  # a taken port: one line before anything starts
         # stdout belongs to the protocol: every line for a person goes to stderr
         with LiveIndex(index_dir, fusion=fusion, log=lambda line: print(line, file=sys.stderr, flush=True)) as live:
-            if http:
-                err.print(f"semsearch: MCP over streamable HTTP at http://127.0.0.1:{port}/mcp; Ctrl-C stops")
-            run_mcp(live, http=http, port=port)
+            if sock is not None:
+                err.print(f"semsearch: MCP over streamable HTTP at http://127.0.0.1:{sock.getsockname()[1]}/mcp; "
+                          "Ctrl-C stops")
+            try:
+                run_mcp(live, sock=sock)
+            except KeyboardInterrupt:
+                pass
 
 
 def watch(

@@ -98,13 +98,13 @@ def raise_tool_error(exc: BaseException):
     raise ToolError(one_line(exc)) from None
 
 
-def run_mcp(live: LiveIndex, *, http: bool = False, host: str = "127.0.0.1", port: int = 8001) -> None:
-    """Serve over stdio until the client closes it, or over streamable HTTP at http://host:port/mcp."""
+def run_mcp(live: LiveIndex, *, sock=None) -> None:
+    """Serve over stdio until the client closes it, or, given a bound socket (index/serve/server.py),
+    over streamable HTTP at http://HOST:PORT/mcp."""
     server = build_server(live)
-    if not http:
+    if sock is None:
         server.run("stdio")
         return
-    from index.serve.server import bind_socket, serve_forever
+    from index.serve.server import serve_forever
 
-    sock = bind_socket(host, port)  # a taken port is one clear error before anything starts
-    serve_forever(server.streamable_http_app(host=host), sock)
+    serve_forever(server.streamable_http_app(host=sock.getsockname()[0]), sock)
