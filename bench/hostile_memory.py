@@ -107,6 +107,9 @@ def main() -> None:
         warm.write_text("A short warm-up document. It builds the model's derived files once.\n", encoding="utf-8")
         first = run_index(warm, folder / "idx-warm", model, env_extra)  # one-time model export, not measured
         print(f"warm-up (one-time model files, not counted): wall {first['wall']:.1f} s, rc {first['rc']}")
+        base = run_index(warm, folder / "idx-base", model, env_extra)
+        print(f"baseline: the same one-line file again (process + model, no text to speak of): wall "
+              f"{base['wall']:.1f} s, peak RSS {base['rss_mb']:.0f} MB", flush=True)
         rows: dict[str, list[dict]] = {"prose": [], "single line": []}
         for round_ in range(args.rounds):
             for name, path in (("prose", prose), ("single line", line)):
