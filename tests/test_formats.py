@@ -236,6 +236,16 @@ def test_keys_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):
     assert [s.key for s in find_sources(["work/seeds/sub/a.txt"])] == ["a.txt"]
 
 
+def test_a_recorded_label_of_a_folder_that_still_exists_is_not_reused(tmp_path):
+    (tmp_path / "a/docs").mkdir(parents=True)
+    (tmp_path / "b/docs").mkdir(parents=True)
+    taken = {"docs": str(tmp_path / "a/docs")}
+    assert root_labels([tmp_path / "b/docs"], taken) == {tmp_path / "b/docs": "b/docs"}
+    assert root_labels([tmp_path / "a/docs"], taken) == {tmp_path / "a/docs": "docs"}  # the same folder
+    (tmp_path / "a/docs").rename(tmp_path / "a/moved")
+    assert root_labels([tmp_path / "b/docs"], taken) == {tmp_path / "b/docs": "docs"}  # the old one is gone
+
+
 def test_roots_with_the_same_name_take_a_parent():
     labels = root_labels([Path("/x/one/docs"), Path("/x/two/docs"), Path("/x/seeds")])
     assert labels == {Path("/x/one/docs"): "one/docs", Path("/x/two/docs"): "two/docs", Path("/x/seeds"): "seeds"}

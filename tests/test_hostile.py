@@ -299,6 +299,17 @@ def test_ids_do_not_depend_on_the_working_directory(offline, monkeypatch):
         "docs/space/moon.txt", "docs/space/mars.md", "docs/food/bread.txt", "docs/food/soup.html"}
 
 
+def test_another_folder_of_the_same_name_gets_a_longer_prefix(offline):
+    (offline / "elsewhere/docs").mkdir(parents=True)
+    (offline / "elsewhere/docs/note.txt").write_text("Zeppelin hangar history.", encoding="utf-8")
+    result = invoke("index", "elsewhere/docs", "--index", "idx")
+    assert result.exit_code == 0, result.output
+    assert "elsewhere/docs/note.txt" in sources() and "docs/food/bread.txt" in sources()
+    recorded = json.loads((offline / "idx/manifest.json").read_text())["sources"]
+    assert recorded == {"docs": str(offline / "docs"), "elsewhere/docs": str(offline / "elsewhere/docs")}
+    assert lexical_top(BASELINE[0])[0] == BASELINE[1]
+
+
 # --- PDF, Word and CJK answered by `ask` with a (tiny) model ------------------------------------------
 
 

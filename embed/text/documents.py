@@ -3,13 +3,15 @@
 Source keys (the part of a passage id before ``#``) do not depend on the working directory: a file
 found under a folder argument ``R`` is ``<name of R>/<path inside R>`` (``seeds/a.txt`` for
 ``semsearch index seeds/`` or ``semsearch index /abs/path/seeds``), a file named on the command line is
-its file name. When two folder arguments share a name, their keys take parent folders until they differ.
+its file name. When two folder arguments share a name, their keys take parent folders until they differ;
+so does a folder whose name an index already records for another folder that still exists (``taken``,
+the manifest's ``sources``), while a recorded folder that is gone (moved) gives its name to the new one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ class SourceFile:
     path: Path
     key: str
     root: str  # the absolute folder (or file) argument it was found through
+    label: str = ""  # the key prefix standing for ``root`` (its name, or more of its path)
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,13 @@ class WalkProblem:
     reason: str
 
 
-def find_sources(paths: Sequence[str | Path], problems: list[WalkProblem] | None = None) -> list[SourceFile]:
-    """Files under ``paths`` (as ``discover_files``) with their stable keys; unlistable folders go to ``problems``."""
+def find_sources(
+    paths: Sequence[str | Path], problems: list[WalkProblem] | None = None, taken: Mapping[str, str] | None = None
+) -> list[SourceFile]:
+    """Files under ``paths`` (as ``discover_files``) with their stable keys; unlistable folders go to ``problems``;
+    ``taken``: labels an index already uses, label -> absolute root."""
     roots = [Path(os.path.abspath(raw)) for raw in paths]
-    labels = root_labels(roots)
+    labels = root_labels(roots, taken)
     found: list[SourceFile] = []
     seen: set[Path] = set()
     for raw, root in zip(paths, roots):
@@ -59,21 +65,28 @@ def find_sources(paths: Sequence[str | Path], problems: list[WalkProblem] | None
             seen.add(absolute)
             inside = absolute.relative_to(root).as_posix() if root.is_dir() else ""
             key = "/".join(part for part in (labels[root], inside) if part and part != ".")
-            found.append(SourceFile(file, key, str(root)))
+            found.append(SourceFile(file, key, str(root), labels[root]))
     return found
 
 
-def root_labels(roots: Sequence[Path]) -> dict[Path, str]:
-    """Each root's label: its name, with parent folders added while two roots would share a label."""
+def root_labels(roots: Sequence[Path], taken: Mapping[str, str] | None = None) -> dict[Path, str]:
+    """Each root's label: its name, with parent folders added while two roots would share a label or a
+    label is ``taken`` by another root that still exists."""
+    taken = {label: other for label, other in (taken or {}).items() if Path(other).exists()}
     depth = {root: 1 for root in roots}
     while True:
         labels = {root: "/".join(root.parts[-depth[root] :]).lstrip("/") for root in roots}
         clashes = {root for root in roots if sum(labels[r] == labels[root] for r in set(roots)) > 1}
+        clashes |= {root for root in roots if labels[root] in taken and not _same(taken[labels[root]], root)}
         grow = {root for root in clashes if depth[root] < len(root.parts)}
         if not grow:
             return labels
         for root in grow:
             depth[root] += 1
+
+
+def _same(recorded: str, root: Path) -> bool:
+    return os.path.realpath(recorded) == os.path.realpath(root)
 
 
 def discover_files(paths: Sequence[str | Path]) -> list[Path]:

@@ -122,7 +122,7 @@ def build_index(
     from embed.text.documents import find_sources
 
     problems: list = []  # folders that could not be listed
-    sources = find_sources(paths, problems)  # PathNotFound before anything is touched
+    sources = find_sources(paths, problems, recorded_sources(Path(directory)))  # PathNotFound before any write
     roots = [Path(p).resolve() for p in paths]
 
     def gather():
@@ -131,7 +131,15 @@ def build_index(
             raise NothingToIndex(" ".join(str(p) for p in paths), len(skipped))
         return documents, skipped
 
-    return update_index(directory, options, progress, gather, roots)
+    return update_index(directory, options, progress, gather, roots, {s.label: s.root for s in sources})
+
+
+def recorded_sources(directory: Path) -> dict[str, str]:
+    """The source-key prefixes the index at ``directory`` records (none when there is no readable index)."""
+    try:
+        return dict(read_manifest(directory).sources)
+    except (IndexNotFound, IndexCorrupt):
+        return {}
 
 
 def index_documents(
@@ -144,7 +152,9 @@ def index_documents(
     return update_index(directory, options, progress, lambda: (list(documents), []), None)
 
 
-def update_index(directory, options: IndexOptions, progress, gather, scope: list[Path] | None) -> IndexReport:
+def update_index(
+    directory, options: IndexOptions, progress, gather, scope: list[Path] | None, sources: dict[str, str] | None = None
+) -> IndexReport:
     """The shared writer: lock, read, and when anything changed pick the model and write a new generation.
 
     A run that changes nothing loads no model and writes nothing: it hashes the files and stops.
@@ -189,6 +199,7 @@ def update_index(directory, options: IndexOptions, progress, gather, scope: list
             raise error from exc
         checkpoint("before-manifest")
         new = finish_manifest(old, options, model, encoder, settings, gen, report.counts)
+        new = replace(new, sources={**new.sources, **(sources or {})})
         if encoder is not None:
             new = replace(new, query_encoder=query_encoder_record(opened), precision=encoder.precision)
         write_manifest(directory, replace(new, faiss=report.faiss, store=report.store))

@@ -61,6 +61,10 @@ class Manifest:
     )
     # the lean query encoder (index/query_encoder.py): kind, path under DIR, fingerprint, agreement; None: none
     query_encoder: dict[str, Any] | None = None
+    # source-key prefix -> the absolute folder (or file) it stands for: passage ids are "<prefix>/<path inside>#n"
+    # whatever the working directory (embed/text/documents.py find_sources); a later folder of the same
+    # name gets a longer prefix while the recorded one still exists
+    sources: dict[str, str] = field(default_factory=dict)
     precision: str | None = None  # "fp32" | "bf16": how the last run encoded passages (embed/export.py)
     # where passages and vectors live (index/stores): None = this directory (FAISS + SQLite); else e.g.
     # {"kind": "milvus", "uri": ..., "collection": ..., "active": the collection this generation is in}
