@@ -141,7 +141,18 @@ def test_page_and_assets_are_local(server):
         assert asset.status_code == 200 and kind in asset.headers["content-type"]
         assert "https://" not in asset.text
     assert "/api/ask" in get(url, "/openapi.json").json()["paths"]
-    assert get(url, "/docs").status_code == 200
+    docs = get(url, "/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_docs_work_offline(server):
+    pytest.importorskip("swagger_ui_bundle")
+    url, _, _ = server
+    docs = get(url, "/docs").text
+    assert "https://" not in docs.replace("https://fastapi.tiangolo.com", "")  # no CDN (a link is not a load)
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/docs-assets/{name}" in docs and get(url, f"/docs-assets/{name}").status_code == 200
+    assert get(url, "/docs-assets/index.html").status_code == 404
 
 
 def test_no_index_is_503_until_one_appears(tmp_path, tiny_bert_dir):

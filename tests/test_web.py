@@ -111,3 +111,11 @@ def test_a_question_in_the_address_runs_on_load(page, site):
     page.goto(site + "/?q=lentil+soup&mode=dense")
     sync_api.expect(page.locator("#hits .hit").first).to_be_visible()
     assert page.locator("input[name=mode][value=dense]").is_checked()
+
+
+def test_api_docs_render_offline(page, site):
+    """/docs draws the API's operations from local files only (the page fixture fails on any outside request)."""
+    pytest.importorskip("swagger_ui_bundle")
+    page.goto(site + "/docs")
+    sync_api.expect(page.locator(".opblock").first).to_be_visible()
+    assert "/api/ask" in page.locator("#swagger-ui").inner_text()

@@ -40,8 +40,9 @@ WEB = Path(__file__).with_name("web")
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 # the page loads only its own files: no CDN, no inline script, nothing sent elsewhere
 PAGE_POLICY = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-# /docs loads swagger-ui from a CDN; that page alone is allowed to
+# /docs: swagger-ui's page has an inline script, so it is served without the page's policy
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon-32x32.png": "image/png"}
 
 log = logging.getLogger("semsearch.serve")
 Mode = Literal["auto", "hybrid", "dense", "lexical"]
@@ -91,12 +92,15 @@ def with_highlights(result, searcher) -> dict:
 
 
 def create_app(live: LiveIndex) -> FastAPI:
+    swagger = local_swagger_ui()
     app = FastAPI(
-        title="semsearch", version="1", docs_url="/docs", redoc_url=None,
+        title="semsearch", version="1", docs_url=None if swagger else "/docs", redoc_url=None,
         description="Read-only semantic search over a local semsearch index. Responses are what the CLI's "
         "--json prints; errors are {\"error\": \"...\"} with 400, 404, 413 or 503.",
     )
     install_guards(app)
+    if swagger:
+        add_local_docs(app, swagger)
 
     @app.get("/api/ask", summary="Passages closest in meaning to a question (= semsearch ask --json)")
     def ask(
@@ -156,6 +160,32 @@ def create_app(live: LiveIndex) -> FastAPI:
         return FileResponse(WEB / name, media_type=STATIC[name])
 
     return app
+
+
+def local_swagger_ui() -> Path | None:
+    """swagger-ui's files from the swagger-ui-bundle package, so /docs works offline; None: FastAPI's CDN page."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    return Path(str(swagger_ui_path))
+
+
+def add_local_docs(app: FastAPI, assets: Path) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="semsearch API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str):
+        if name not in DOCS_ASSETS:  # a fixed list, as for the page's own files
+            return error(404, f"no such file: /docs-assets/{name}")
+        return FileResponse(assets / name, media_type=DOCS_ASSETS[name])
 
 
 def install_guards(app: FastAPI) -> None:
