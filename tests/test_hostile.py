@@ -171,6 +171,27 @@ def test_unlistable_folder_is_a_counted_warning(offline, monkeypatch):
     assert lexical_top(BASELINE[0])[0] == BASELINE[1]
 
 
+def test_unreadable_file_is_a_counted_warning(offline, monkeypatch):
+    """As root every file is readable, so the permission error of one file is simulated."""
+    place(offline / "docs", {"locked.txt": b"Zeppelin hangar.", "open.txt": b"Airship mast."})
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "locked.txt":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    result = invoke("index", "docs", "--index", "idx", "--json")
+    assert result.exit_code == 0, result.output
+    assert "skipped docs/locked.txt: cannot read (Permission denied)" in result.stderr
+    report = json.loads(result.stdout)
+    assert [s["path"] for s in report["skipped"]] == ["docs/locked.txt"] and report["documents"] == 5
+    text = invoke("index", "docs", "--index", "idx")
+    assert "skipped 1 (files, folders or jsonl lines" in text.stdout
+    assert "docs/open.txt" in lexical_top("airship mast")
+
+
 # --- hostile environment: one line, exit 1, the previous index unchanged ------------------------------
 
 
