@@ -267,6 +267,23 @@ def test_write_failure_mid_run_keeps_the_old_index(offline, monkeypatch, error):
     assert "docs/new.txt" not in sources()
 
 
+def test_disk_full_at_the_manifest_keeps_the_old_index(offline, monkeypatch):
+    import index.storage.manifest as manifest
+
+    place(offline / "docs", {"new.txt": b"Zeppelin hangar history."})
+
+    def full(path, payload):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(manifest, "write_json_atomic", full)
+    before = sorted(p.name for p in (offline / "idx").iterdir())
+    result = invoke("index", "docs", "--index", "idx")
+    assert result.exit_code == 1 and "disk is full" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in (offline / "idx").iterdir()) == before
+    assert lexical_top(BASELINE[0])[0] == BASELINE[1] and "docs/new.txt" not in sources()
+
+
 def test_leftovers_of_killed_runs_are_removed(offline):
     (offline / "idx/gen-999999").mkdir()
     (offline / "idx/gen-999999/passages.sqlite").write_bytes(b"half")

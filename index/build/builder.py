@@ -202,7 +202,11 @@ def update_index(
         new = replace(new, sources={**new.sources, **(sources or {})})
         if encoder is not None:
             new = replace(new, query_encoder=query_encoder_record(opened), precision=encoder.precision)
-        write_manifest(directory, replace(new, faiss=report.faiss, store=report.store))
+        try:
+            write_manifest(directory, replace(new, faiss=report.faiss, store=report.store))
+        except OSError as exc:  # disk full at the last step: the old manifest still names the old generation
+            shutil.rmtree(gen_dir, ignore_errors=True)
+            raise unwritable(str(directory), exc) from exc
         checkpoint("after-manifest")
         remove_stale_generations(directory, keep={gen, str(old.generation) if old else ""})
         if store is not None:  # rows only older generations saw (a reader of the previous one may still run)
