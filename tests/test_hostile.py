@@ -89,6 +89,7 @@ INPUT_CASES = {
     "damaged-pdf": ({"bad.pdf": b"%PDF-1.4 broken"}, None, None, ["skipped docs/bad.pdf: not a readable PDF"], 1),
     "damaged-docx": ({"bad.docx": b"PK\x03\x04junk"}, None, None, ["skipped docs/bad.docx: not a readable Word file"], 1),
     "broken-symlink": ({"gone.txt": "->nowhere"}, None, None, ["skipped docs/gone.txt: cannot read"], 1),
+    "fifo": ({"pipe.txt": "fifo"}, None, None, ["skipped docs/pipe.txt: not a regular file"], 1),
     "giant-line": ({"giant.txt": GIANT.encode()}, "levee42 farmers", "docs/giant.txt", [], 0),
     "cjk": ({"zh.txt": "北京是中华人民共和国的首都，也是全国的政治和文化中心。".encode()},
             "中国的首都是哪个城市？", "docs/zh.txt", [], 0),
@@ -105,6 +106,8 @@ def place(root: Path, files: dict) -> None:
             write_blank_pdf(path)
         elif data == "->nowhere":
             path.symlink_to(root / "does-not-exist.txt")
+        elif data == "fifo":
+            os.mkfifo(path)
         else:
             path.write_bytes(data)
 

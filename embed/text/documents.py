@@ -126,6 +126,9 @@ def read_file(source: SourceFile) -> Loaded:
     shown = display_path(source.path)
     if source.path.is_dir():
         raise UnreadableFile(shown, "cannot read (Is a directory)")
+    if not source.path.is_file():  # reading a pipe would wait forever
+        broken = source.path.is_symlink()
+        raise UnreadableFile(shown, "cannot read (a broken link)" if broken else "not a regular file (a pipe or device)")
     return reader_for(source.path)(source.path, source.key, shown)
 
 
