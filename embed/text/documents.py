@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embed.errors import PathNotFound, UnreadableFile
-from embed.records import Document, Note
+from embed.records import Document
 from embed.text.formats import SUPPORTED_SUFFIXES, Loaded, reader_for
 from embed.text.formats.html import extract_html
 from embed.text.titles import detect_title
@@ -135,7 +135,3 @@ def read_file(source: SourceFile) -> Loaded:
 def load_documents(path: Path, key: str | None = None) -> list[Document]:
     """The documents of one file (notes dropped); ``key`` defaults to the path as displayed."""
     return read_file(SourceFile(path, key or display_path(path), "")).documents
-
-
-def notes_of(loaded: Loaded) -> list[Note]:
-    return list(loaded.notes)
