@@ -79,12 +79,20 @@ def check_k(k: int) -> int:
     return k
 
 
-def with_highlights(result, searcher) -> dict:
-    """The --json object with each hit's best sentence as "highlight": [start, end] in its text."""
+def with_highlights(result, searcher, how: str) -> dict:
+    """The --json object with each hit's best sentence as "highlight": [start, end] in its text.
+
+    "words": the sentence sharing most words with the question (instant); "meaning": the sentence whose
+    embedding is nearest the question's (as the terminal shows it; encodes every sentence of every hit,
+    about a second for ten abstracts on one core, during which this generation answers nothing else)."""
     from index.cli.present import pick_highlights  # plain functions, no typer or rich
+    from index.search.highlight import best_sentence_lexical
 
     payload = result.to_dict()
-    spans = pick_highlights(result, searcher) if result.hits else {}
+    if how == "meaning":
+        spans = pick_highlights(result, searcher) if result.hits else {}
+    else:
+        spans = {hit.id: best_sentence_lexical(result.query, hit.text) for hit in result.hits}
     for hit in payload["hits"]:
         span = spans.get(hit["id"])
         hit["highlight"] = list(span) if span else None
@@ -107,13 +115,16 @@ def create_app(live: LiveIndex) -> FastAPI:
         q: str = Query(..., description=f"The question (at most {MAX_QUESTION_CHARS} characters)."),
         k: int = Query(5, description=f"How many passages (1..{MAX_K})."),
         mode: Mode = Query("auto", description="auto: hybrid when the index has vectors, else lexical."),
-        highlight: bool = Query(False, description="Add each hit's best sentence as \"highlight\": [start, end]."),
+        highlight: Literal["none", "words", "meaning"] = Query(
+            "none", description="Add each hit's best sentence as \"highlight\": [start, end]: by shared words "
+            "(instant) or by meaning (embeds every sentence; slow). none: exactly what --json prints."
+        ),
     ) -> dict:
         question, k = bounded(q, MAX_QUESTION_CHARS, "question"), check_k(k)
 
         def answer(searcher):
             result = searcher.ask(question, k=k, mode=mode)
-            return with_highlights(result, searcher) if highlight else result.to_dict()
+            return result.to_dict() if highlight == "none" else with_highlights(result, searcher, highlight)
 
         return live.run(answer)
 

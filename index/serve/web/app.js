@@ -18,11 +18,23 @@ function el(tag, className, text) {
   return node;
 }
 
-// the passage text with [start, end) wrapped in <mark>
-function textWithMark(text, span) {
+const CONTEXT = 160; // characters shown either side of the marked sentence; the whole passage opens on click
+
+// cut at a word boundary at most `limit` characters from one end, with an ellipsis where text was left out
+function clip(text, limit, fromEnd) {
+  if (text.length <= limit) return text;
+  const part = fromEnd ? text.slice(text.length - limit) : text.slice(0, limit);
+  const cut = fromEnd ? part.slice(part.indexOf(" ") + 1) : part.slice(0, part.lastIndexOf(" "));
+  return fromEnd ? `… ${cut}` : `${cut} …`;
+}
+
+// a snippet of the passage: its best sentence ([start, end), marked) with some context around it
+function snippet(text, span) {
   const p = el("p", "text");
-  if (!span) { p.textContent = text; return p; }
-  p.append(text.slice(0, span[0]), el("mark", "", text.slice(span[0], span[1])), text.slice(span[1]));
+  if (!span) { p.textContent = clip(text, 2 * CONTEXT, false); return p; }
+  const [start, end] = span;
+  p.append(clip(text.slice(0, start), CONTEXT, true), el("mark", "", text.slice(start, end)),
+           clip(text.slice(end), CONTEXT, false));
   return p;
 }
 
@@ -32,7 +44,7 @@ function hitButton(hit) {
   button.dataset.id = hit.id;
   const head = el("div", "hit-head");
   head.append(el("span", "rank", `${hit.rank}.`), el("span", "title", hit.title), el("span", "score", hit.score.toFixed(3)));
-  button.append(head, el("div", "source", hit.id), textWithMark(hit.text, hit.highlight));
+  button.append(head, el("div", "source", hit.id), snippet(hit.text, hit.highlight));
   button.addEventListener("click", () => openPassage(hit.id));
   return button;
 }
@@ -46,7 +58,7 @@ async function search(event) {
   const q = $("q").value.trim();
   if (!q) return;
   const mode = document.querySelector("input[name=mode]:checked").value;
-  const params = new URLSearchParams({ q, mode, k: "10", highlight: "true" });
+  const params = new URLSearchParams({ q, mode, k: "10", highlight: "words" });
   history.replaceState(null, "", `?${new URLSearchParams({ q, mode })}`);
   $("status").textContent = "Searching…";
   $("status").classList.remove("error");
@@ -72,7 +84,8 @@ async function openPassage(id) {
     const passage = await getJSON(`/api/passages/${encodeURIComponent(id)}`);
     $("passage-title").textContent = passage.title;
     $("passage-source").textContent = passage.source;
-    $("passage-id").textContent = passage.id;
+    $("passage-id").textContent = `passage ${passage.ordinal + 1}`;
+    $("passage-id").title = passage.id;
     $("passage-text").textContent = passage.text;
     $("prev").disabled = !passage.previous;
     $("next").disabled = !passage.next;
