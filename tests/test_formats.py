@@ -281,3 +281,21 @@ def test_giant_word_without_spaces_is_cut():
     passages = chunk_document(Document("blob", "Blob", text, "blob"), ApproxCounter(), ChunkerSettings(64, 16))
     assert "".join(p.text for p in passages) == text
     assert max(ApproxCounter().count([p.text for p in passages])) <= 64
+
+
+@pytest.mark.parametrize(("user_password", "readable"), [("", True), ("secret", False)])
+def test_encrypted_pdf(tmp_path, user_password, readable):
+    from fpdf import FPDF
+    from fpdf.enums import EncryptionMethod
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "Encrypted text about rivers and their valleys.")
+    pdf.set_encryption(owner_password="owner", user_password=user_password, encryption_method=EncryptionMethod.RC4)
+    pdf.output(str(tmp_path / "e.pdf"))
+    if readable:  # an owner password alone (no password to open) does not stop reading
+        assert read(tmp_path / "e.pdf").documents[0].text == "Encrypted text about rivers and their valleys."
+    else:
+        with pytest.raises(UnreadableFile, match="encrypted PDF that needs a password"):
+            read(tmp_path / "e.pdf")
