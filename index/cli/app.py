@@ -41,7 +41,7 @@ JsonFlag = typer_option(options.AS_JSON)
 
 @app.command("index")
 def index_cmd(
-    paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .jsonl), searched recursively."),
+    paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .jsonl .pdf .docx), searched recursively."),
     index_dir: Optional[Path] = IndexDir,
     model: Optional[str] = typer.Option(
         None, "--model", envvar="SEMSEARCH_MODEL", show_default=False,
