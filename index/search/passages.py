@@ -19,6 +19,7 @@ class PassageView:
     text: str
     previous: str | None  # the neighbours' ids in the same document (None at either end)
     next: str | None
+    page: int | None = None  # the page the passage starts on (PDFs), as `ask --json` hits carry it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,4 +33,4 @@ def view_passage(searcher: Searcher, passage_id: str) -> PassageView:
     at = ids.index(p.id)
     previous = ids[at - 1] if at > 0 else None
     following = ids[at + 1] if at + 1 < len(ids) else None
-    return PassageView(p.id, p.source, p.title, p.ordinal, p.start, p.end, p.text, previous, following)
+    return PassageView(p.id, p.source, p.title, p.ordinal, p.start, p.end, p.text, previous, following, p.page)

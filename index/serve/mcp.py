@@ -1,7 +1,7 @@
 """The MCP server (`semsearch mcp`): tools an agent calls to search the index and cite what it found.
 
     search(query, k=5, mode="auto")                 -> what `semsearch ask --json` prints
-    get(ids)                                        -> {"passages": [passage with source, title, ordinal,
+    get(ids)                                        -> {"passages": [passage with source, title, page, ordinal,
                                                         start, end, text, previous, next]}
     related(id | text, k=5, other_articles=False)   -> what `semsearch related --json` prints
     info()                                          -> what `semsearch info --json` prints
@@ -51,8 +51,8 @@ def build_server(live: LiveIndex):
 
     def get(ids: Annotated[list[str], Field(min_length=1, max_length=MAX_IDS, description="Passage ids, e.g. "
                                                 "['docs/a.txt#3'], as returned by search.")]) -> dict[str, Any]:
-        """Full passages by id: text, source file, title, position (ordinal, start, end) and the ids of the
-        passages before and after it in its document."""
+        """Full passages by id: text, source file, title, page (PDFs), position (ordinal, start, end) and the
+        ids of the passages before and after it in its document."""
         return answer(live, lambda s: {"passages": [view_passage(s, pid).to_dict() for pid in ids]})
 
     def related(
