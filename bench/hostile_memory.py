@@ -11,7 +11,8 @@ os.wait4's rusage (ru_maxrss), its wall time from the clock. Rounds alternate th
 --model tiny (default): a 2-layer BERT (hidden 32, 128 tokens, the real MiniLM WordPiece tokenizer)
 built by tests/modelkit.py, so the run measures reading, chunking, storage and encoding bookkeeping
 rather than the model's arithmetic; --model real: sentence-transformers/all-MiniLM-L6-v2 (offline).
-Goal (issue 14): single line peak RSS <= 1 GB and s/MB like prose.
+Goal (issue 14): single line peak RSS <= 1 GB and s/MB like prose. Last, once: a .jsonl file whose one
+record holds a --jsonl-mb MB text (5 MB once peaked at 2.06 GB).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=30.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--model", default="tiny", help="tiny | real | a model path or hub id")
+    parser.add_argument("--jsonl-mb", type=float, default=5.0, help="size of the one-record .jsonl (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
         folder = Path(tmp)
@@ -122,6 +124,15 @@ def main() -> None:
             best = min(r["wall"] for r in results)
             print(f"{name:<12} {sizes[name]:6.1f} {str(results[0]['passages']):>9} {best:14.1f} "
                   f"{best / sizes[name]:6.2f} {max(r['rss_mb'] for r in results):18.0f}")
+        if args.jsonl_mb:
+            record = folder / "jsonl" / "one.jsonl"
+            record.parent.mkdir()
+            text = line.read_text(encoding="utf-8")[: int(args.jsonl_mb * 1_000_000)]
+            record.write_text(json.dumps({"id": "big", "text": text}) + "\n", encoding="utf-8")
+            result = run_index(record, folder / "idx-jsonl", model, env_extra)
+            print(f"{'jsonl record':<12} {record.stat().st_size / 1e6:6.1f} {str(result['passages']):>9} "
+                  f"{result['wall']:14.1f} {result['wall'] / (record.stat().st_size / 1e6):6.2f} "
+                  f"{result['rss_mb']:18.0f}  (rc {result['rc']}, once)")
         per_mb = {name: min(r["wall"] for r in results) / sizes[name] for name, results in rows.items()}
         peak = max(r["rss_mb"] for r in rows["single line"])
         print(f"\nsingle line / prose time per MB: {per_mb['single line'] / per_mb['prose']:.2f}x; "
