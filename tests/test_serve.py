@@ -218,6 +218,29 @@ def test_generation_switch_under_load_fails_no_request(tmp_path, tiny_bert_dir):
         assert not (directory / "gen-000001").exists()  # the first generation really went away under the clients
 
 
+def test_a_question_whose_generation_vanished_is_asked_again(tmp_path, tiny_bert_dir):
+    """A question that fails on a generation replaced under it is asked again of the new one; a failure on
+    the newest generation is not hidden."""
+    from index.serve.live import LiveIndex
+
+    directory = build_corpus_index(tmp_path, tiny_bert_dir)
+    with LiveIndex(directory, poll_seconds=3600, log=lambda line: None) as live:  # switches only on demand
+        (tmp_path / "docs" / "extra.txt").write_text("Extra\n\nA short note about kites.", encoding="utf-8")
+        index_paths([tmp_path / "docs"], directory)
+        seen = []
+
+        def question(searcher):
+            seen.append(searcher.reader.manifest.generation)
+            if len(seen) == 1:
+                raise OSError("passages.sqlite: no such file")
+            return searcher.ask("kites", mode="lexical").to_dict()
+
+        assert live.run(question)["hits"][0]["title"] == "Extra"
+        assert seen == ["gen-000001", "gen-000002"] and live.generation == "gen-000002"
+        with pytest.raises(OSError):
+            live.run(lambda searcher: (_ for _ in ()).throw(OSError("still broken")))
+
+
 @pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
                                             ("0.0.0.0", False), ("192.168.1.4", False), ("example.org", False)])
 def test_loopback_hosts(host, loopback):

@@ -51,13 +51,15 @@ class Generation:
     worker: ThreadPoolExecutor
     users: int = 0
     retired: bool = False
+    closed: bool = False
     info: dict | None = None
 
     def ask(self, question: Callable[[Searcher], T]) -> T:
         return self.worker.submit(question, self.searcher).result()
 
     def close_if_idle(self) -> None:
-        if self.retired and self.users == 0:
+        if self.retired and self.users == 0 and not self.closed:
+            self.closed = True
             self.worker.submit(self.searcher.close)
             self.worker.shutdown(wait=False)
 
