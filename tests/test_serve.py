@@ -12,14 +12,18 @@ import threading
 import time
 from urllib.parse import quote
 
-import httpx
 import pytest
-from typer.testing import CliRunner
 
-from index.api import index_paths
-from index.cli.app import app
-from index.serve.server import bind_socket, is_loopback
-from tests.servekit import ROOT, build_corpus_index, moon_id, running_server, wait_for
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from index.api import index_paths  # noqa: E402
+from index.cli.app import app  # noqa: E402
+from index.serve.server import bind_socket, is_loopback  # noqa: E402
+from tests.servekit import ROOT, build_corpus_index, moon_id, running_server, wait_for  # noqa: E402
 
 runner = CliRunner()
 
@@ -286,3 +290,13 @@ def test_serve_command_answers_and_stops_on_ctrl_c(corpus):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_missing_extra_is_one_line(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a))
+    result = runner.invoke(app, ["serve", "--index", str(tmp_path)])
+    assert result.exit_code == 1 and "semsearch[serve]" in result.stderr and "fastapi" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -11,13 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from index.serve.watch import Watcher, watch_filter
-from tests.servekit import ROOT, build_corpus_index, running_server, wait_for
-
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
 pytest.importorskip("watchfiles")
+
+from index.serve.watch import Watcher, watch_filter  # noqa: E402
+from tests.servekit import ROOT, build_corpus_index, running_server, wait_for  # noqa: E402
 
 
 def lexical_titles(url: str, question: str) -> list[str]:

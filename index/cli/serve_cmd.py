@@ -42,6 +42,10 @@ def serve(
     and a search page at /. Read-only; switches to a new index generation without a restart."""
     one_thread_per_question()
     from index.cli.output import err, friendly_errors
+    from index.serve.server import require
+
+    with friendly_errors():
+        require("serve", "fastapi", "uvicorn", *(["watchfiles"] if watch else []))
     from index.serve.http import create_app
     from index.serve.live import LiveIndex
     from index.serve.server import bind_socket, is_loopback, serve_forever
@@ -90,9 +94,12 @@ def mcp(
     a client as the command `semsearch mcp --index /abs/path/.semsearch`."""
     one_thread_per_question()
     from index.cli.output import err, friendly_errors
+    from index.serve.server import bind_socket, require
+
+    with friendly_errors():
+        require("mcp", "mcp", *(["uvicorn"] if http else []))
     from index.serve.live import LiveIndex
     from index.serve.mcp import run_mcp
-    from index.serve.server import bind_socket
 
     with friendly_errors():
         sock = bind_socket("127.0.0.1", port) if http else None  # a taken port: one line before anything starts
@@ -116,8 +123,11 @@ def watch(
 ) -> None:
     """Index PATHS now and again after every burst of changes; Ctrl-C stops (never inside an index run)."""
     from index.cli.output import err, friendly_errors
+    from index.serve.server import require
     from index.serve.watch import Watcher
 
+    with friendly_errors():
+        require("watch", "watchfiles")
     watcher = Watcher(paths, index_dir, model=model, quiet_ms=quiet_ms,
                       report=lambda line: err.print(escape(line)))
     with friendly_errors():

@@ -13,6 +13,23 @@ from index.errors import SemsearchError
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
 
+class MissingExtra(SemsearchError):
+    def __init__(self, command: str, modules: list[str]) -> None:
+        super().__init__(
+            f"`semsearch {command}` needs {', '.join(modules)}, which are not installed; install them with "
+            f"pip install 'semsearch[serve]' (or pip install {' '.join(modules)})"
+        )
+
+
+def require(command: str, *modules: str) -> None:
+    """MissingExtra naming the modules of the `serve` extra that ``command`` needs and cannot import."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtra(command, missing)
+
+
 class CannotListen(SemsearchError):
     def __init__(self, host: str, port: int, reason: str) -> None:
         super().__init__(f"cannot listen on {host}:{port} ({reason}); pick another --port or stop what uses it")
