@@ -148,19 +148,31 @@ def _load_from_hub(model: str, device: str | None) -> SentenceTransformer:
 
 
 def cached_snapshot(model: str) -> str | None:
-    """The cached snapshot directory of hub model ``model``, or None (no network is touched)."""
-    from huggingface_hub import snapshot_download
+    """The cached snapshot directory of hub model ``model``, or None (no network is touched).
 
+    Read straight from the cache's documented layout (models--org--name/refs/main -> snapshots/<commit>):
+    calling huggingface_hub.snapshot_download here left a thread behind that aborted the process at exit
+    once OpenVINO had run, and importing huggingface_hub is most of a quick run's start-up.
+    """
     repo_ids = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
     for cache in hub_cache_dirs():
         for repo_id in repo_ids:
-            try:
-                snapshot = snapshot_download(repo_id, cache_dir=str(cache), local_files_only=True)
-            except Exception:  # LocalEntryNotFoundError, HFValidationError (not a valid repo id), ...
-                continue
-            if (Path(snapshot) / "modules.json").is_file() or (Path(snapshot) / "config.json").is_file():
-                return str(snapshot)
+            folder = cache / ("models--" + repo_id.replace("/", "--"))
+            for snapshot in _snapshots(folder):
+                if (snapshot / "modules.json").is_file() or (snapshot / "config.json").is_file():
+                    return str(snapshot)
     return None
+
+
+def _snapshots(folder: Path) -> list[Path]:
+    """The snapshot the main ref names first, then the others, newest first."""
+    snapshots = folder / "snapshots"
+    if not snapshots.is_dir():
+        return []
+    ref = folder / "refs" / "main"
+    named = [snapshots / ref.read_text(encoding="utf-8").strip()] if ref.is_file() else []
+    others = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: -p.stat().st_mtime)
+    return [p for p in dict.fromkeys(named + others) if p.is_dir()]
 
 
 def bundled_snapshot(model: str) -> str | None:

@@ -1,15 +1,18 @@
 """Encoding passages on the OpenVINO runtime: the model's derived IR (embed/encode/derived.py), tokenised by
 its own ``tokenizers`` file, pooled and normalised in numpy (embed/lean/encoder.py), no torch.
 
-Batches are sorted by length (less padding) and run as asynchronous requests, as many at once as OpenVINO
-finds best for the CPU (its THROUGHPUT hint: one stream per core here), so both cores stay busy while
-Python tokenises the next batch. Precision: "auto" leaves the choice to OpenVINO, which runs bfloat16 on
+Batches are sorted by length (less padding) and run as as many infer requests at once as OpenVINO finds
+best for the CPU (its THROUGHPUT hint: one stream per core here), each from a worker thread (infer()
+releases the GIL), so both cores stay busy while the next batch is tokenised. (OpenVINO's own
+AsyncInferQueue with a Python callback aborted the process at exit now and then.) Precision: "auto" leaves the choice to OpenVINO, which runs bfloat16 on
 CPUs with AMX or AVX-512 BF16 and float32 elsewhere; "fp32" / "bf16" force one.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,35 +54,37 @@ class OpenVINOEncoder(TransformerLean):
         return self.compiled({name: feeds[name] for name in self.input_names})[0]
 
     def _encode(self, texts: Sequence[str], prompt: str, batch_size: int, progress: Progress | None) -> np.ndarray:
-        import openvino
-
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         texts = [prompt + text for text in texts]
         total = len(texts)
         out = np.zeros((total, self.dimension), dtype=np.float32)
         order = sorted(range(total), key=lambda i: -len(texts[i]))
-        queue = openvino.AsyncInferQueue(self.compiled, self.requests)
-        done = [0]
+        batches = [order[start : start + batch_size] for start in range(0, total, batch_size)]
+        idle: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self.requests):
+            idle.put(self.compiled.create_infer_request())
 
-        def finished(request: Any, job: tuple[list[int], np.ndarray]) -> None:
-            rows, mask = job
-            tokens = request.get_output_tensor(0).data
-            out[rows] = normalise(pool(tokens.astype(np.float32, copy=False), mask, self.pooling))
-            done[0] += len(rows)
-            if progress is not None:
-                progress(done[0], total)
-
-        queue.set_callback(finished)
-        for start in range(0, total, batch_size):
-            rows = order[start : start + batch_size]
+        def embed(rows: list[int]) -> tuple[list[int], np.ndarray]:
             feeds = self.feeds([texts[i] for i in rows])
             mask = feeds["attention_mask"]
             if prompt and not self.include_prompt:
                 mask = mask.copy()
                 mask[:, : self.prompt_length(prompt)] = 0
-            queue.start_async({name: feeds[name] for name in self.input_names}, (rows, mask))
-        queue.wait_all()
+            request = idle.get()
+            try:  # infer() releases the GIL: the other request runs on the other core meanwhile
+                tokens = request.infer({name: feeds[name] for name in self.input_names})[0]
+                return rows, normalise(pool(np.asarray(tokens, dtype=np.float32), mask, self.pooling))
+            finally:
+                idle.put(request)
+
+        done = 0
+        with ThreadPoolExecutor(max_workers=self.requests) as workers:
+            for rows, vectors in workers.map(embed, batches):
+                out[rows] = vectors
+                done += len(rows)
+                if progress is not None:
+                    progress(done, total)
         return out
 
 
