@@ -23,6 +23,7 @@ from typing import Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embed.errors import EmbedError, ModelUnavailable
@@ -111,7 +112,7 @@ def create_app(live: LiveIndex) -> FastAPI:
         add_local_docs(app, swagger)
 
     @app.get("/api/ask", summary="Passages closest in meaning to a question (= semsearch ask --json)")
-    def ask(
+    async def ask(
         q: str = Query(..., description=f"The question (at most {MAX_QUESTION_CHARS} characters)."),
         k: int = Query(5, description=f"How many passages (1..{MAX_K})."),
         mode: Mode = Query("auto", description="auto: hybrid when the index has vectors, else lexical."),
@@ -119,35 +120,35 @@ def create_app(live: LiveIndex) -> FastAPI:
             "none", description="Add each hit's best sentence as \"highlight\": [start, end]: by shared words "
             "(instant) or by meaning (embeds every sentence; slow). none: exactly what --json prints."
         ),
-    ) -> dict:
+    ) -> JSONResponse:
         question, k = bounded(q, MAX_QUESTION_CHARS, "question"), check_k(k)
 
         def answer(searcher):
             result = searcher.ask(question, k=k, mode=mode)
             return result.to_dict() if highlight == "none" else with_highlights(result, searcher, highlight)
 
-        return live.run(answer)
+        return JSONResponse(await live.run_async(answer))
 
     @app.get("/api/related", summary="Passages nearest a stored passage or a text (= semsearch related --json)")
-    def related(
+    async def related(
         id: str | None = Query(None, description="A passage id, e.g. docs/a.txt#3 (or give text)."),  # noqa: A002
         text: str | None = Query(None, description=f"A text to match instead (at most {MAX_TEXT_CHARS} characters)."),
         k: int = Query(5, description=f"How many passages (1..{MAX_K})."),
         other_articles: bool = Query(False, description="Only passages of other documents."),
         mode: Mode = Query("auto", description="auto: dense for a passage id, hybrid for a text."),
-    ) -> dict:
+    ) -> JSONResponse:
         if (id is None) == (text is None):
             raise BadQuery("give either id=PASSAGE_ID or text=... (exactly one)")
         if text is not None:
             bounded(text, MAX_TEXT_CHARS, "text")
         check_k(k)
-        return live.run(
+        return JSONResponse(await live.run_async(
             lambda s: s.related(id, text=text, k=k, other_articles=other_articles, mode=mode).to_dict()
-        )
+        ))
 
     @app.get("/api/passages/{passage_id:path}", summary="One passage and the ids of its neighbours")
-    def passage(passage_id: str) -> dict:
-        return live.run(lambda s: view_passage(s, passage_id).to_dict())
+    async def passage(passage_id: str) -> JSONResponse:
+        return JSONResponse(await live.run_async(lambda s: view_passage(s, passage_id).to_dict()))
 
     @app.get("/api/info", summary="What the index holds (= semsearch info --json)")
     def info() -> dict:
@@ -199,22 +200,44 @@ def add_local_docs(app: FastAPI, assets: Path) -> None:
         return FileResponse(assets / name, media_type=DOCS_ASSETS[name])
 
 
+class Guards:
+    """Bounds on every request (URL size, no body) and the security headers on every response, as a plain
+    ASGI middleware (Starlette's BaseHTTPMiddleware costs about a millisecond a request)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        url_bytes = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"").strip()
+        if url_bytes > MAX_URL_BYTES:
+            problem = f"the request URL has {url_bytes} bytes; at most {MAX_URL_BYTES} are accepted"
+        elif length not in (b"", b"0") or b"chunked" in headers.get(b"transfer-encoding", b""):
+            problem = "this API is read-only and takes no request body"
+        else:
+            problem = None
+        if problem:
+            return await error(413, problem)(scope, receive, send)
+        page = scope["path"] not in DOCS_PATHS
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                extra = MutableHeaders(scope=message)
+                extra.setdefault("X-Content-Type-Options", "nosniff")
+                if page:
+                    extra.setdefault("Content-Security-Policy", PAGE_POLICY)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install_guards(app: FastAPI) -> None:
     """Bounds on every request, and every failure as {"error": ...}."""
 
-    @app.middleware("http")
-    async def limits(request: Request, call_next):
-        url_bytes = len(request.url.path.encode()) + len(request.url.query.encode())
-        if url_bytes > MAX_URL_BYTES:
-            return error(413, f"the request URL has {url_bytes} bytes; at most {MAX_URL_BYTES} are accepted")
-        length = request.headers.get("content-length")
-        if (length and length.strip() not in ("", "0")) or "chunked" in request.headers.get("transfer-encoding", ""):
-            return error(413, "this API is read-only and takes no request body")
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if request.url.path not in DOCS_PATHS:
-            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-        return response
+    app.add_middleware(Guards)
 
     @app.exception_handler(SemsearchError)
     async def library_error(request: Request, exc: SemsearchError) -> JSONResponse:

@@ -16,6 +16,7 @@ it in turn, and closes it. Questions are CPU-bound: a second thread would only c
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import sys
@@ -187,11 +188,22 @@ class LiveIndex:
         with self._use() as newer:
             return newer.ask(question)
 
+    async def run_async(self, question: Callable[[Searcher], T]) -> T:
+        """``run`` for an event loop: the question goes straight to the generation's worker thread."""
+        with self._use() as used:
+            try:
+                return await asyncio.wrap_future(used.worker.submit(question, used.searcher))
+            except VANISHED:
+                if self._current is used and not await asyncio.to_thread(self.refresh):
+                    raise
+        with self._use() as newer:
+            return await asyncio.wrap_future(newer.worker.submit(question, newer.searcher))
+
     def info(self) -> dict:
         """What `semsearch info --json` prints, for the generation being answered from (cached per generation)."""
         with self._use() as used:
             if used.info is None:
-                used.info = describe_index(self.directory).to_dict()
+                used.info = used.ask(lambda searcher: describe_index(self.directory).to_dict())
             return used.info
 
 
