@@ -38,18 +38,23 @@ def index_paths(
     precision: str = "auto",
     index_type: str = "auto",
     vectors: str = "auto",
+    store: str | None = None,
+    ray: str | None = None,
+    ray_workers: int | None = None,
     progress: PhaseProgress | None = None,
 ) -> IndexReport:
     """Index files and folders into ``directory`` (default: $SEMSEARCH_INDEX or ./.semsearch).
 
     ``precision`` (auto | fp32 | bf16), ``index_type`` (auto | flat | hnsw | ivf) and ``vectors``
-    (auto | fp32 | fp16 | sq8): see IndexOptions in index/builder.py.
+    (auto | fp32 | fp16 | sq8): see IndexOptions in index/builder.py. ``store``: where passages and vectors
+    live ("milvus:./vectors.db", "milvus:http://host:19530"; None: where the index has them, a new one
+    locally); ``ray``: encode on Ray ("local" or a cluster address) with ``ray_workers`` actors.
     """
     from index.build.builder import IndexOptions, build_index
 
     options = IndexOptions(
         model=model, rebuild=rebuild, wait=wait, batch_size=batch_size, precision=precision,
-        index_type=index_type, vectors=vectors,
+        index_type=index_type, vectors=vectors, store=store, ray=ray, ray_workers=ray_workers,
     )
     return build_index(paths, resolve_dir(directory), options, progress)
 
@@ -103,6 +108,7 @@ class IndexInfo:
     precision: str | None = None  # how the last run encoded passages (fp32 | bf16)
     model_files: str | None = None  # the shared model files (lean query encoder, OpenVINO IR) on this machine
     model_files_bytes: int = 0  # their size, not part of size_bytes: every index of the model shares them
+    store: str | None = None  # where passages and vectors live when not in the folder ("milvus:URI#collection")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +119,8 @@ def describe_index(directory: str | Path | None = None) -> IndexInfo:
     reader = open_reader(directory)
     try:
         m = reader.manifest
-        lexical = reader.store.conn.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0]
+        lexical = reader.store.count() if m.store else \
+            reader.store.conn.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0]
         size = disk_usage(directory)
         shared = shared_model_files(m.model.fingerprint)
         return IndexInfo(
@@ -124,6 +131,7 @@ def describe_index(directory: str | Path | None = None) -> IndexInfo:
             dict(m.query_encoder) if m.query_encoder else None, (m.faiss or {}).get("description"),
             (m.faiss or {}).get("exact"), m.precision, str(shared.directory) if shared else None,
             shared.size_bytes() if shared else 0,
+            f"{m.store['kind']}:{m.store['uri']}#{m.store.get('active')}" if m.store else None,
         )
     finally:
         reader.close()

@@ -30,6 +30,10 @@ def bench(
         "auto", "--index-type", help="auto | flat | hnsw | ivf: the dense index (approximate ones report recall@10 against exact)."
     ),
     vectors: str = typer.Option("auto", "--vectors", help="auto | fp32 | fp16 | sq8: the codes the dense index keeps."),
+    store: Optional[str] = typer.Option(
+        None, "--store", show_default=False, help="Keep the benchmark index's passages and vectors in this store: "
+        "milvus:./FILE.db (Milvus Lite) or milvus:http://HOST:19530 [default: local FAISS + SQLite]"
+    ),
     index_batch_size: int = typer.Option(32, "--index-batch-size", min=1, help="Passages per encoding batch while indexing."),
     cache_dir: Optional[Path] = typer.Option(
         None, "--cache-dir", help="Where built benchmark indexes are kept [default: $XDG_CACHE_HOME/semsearch/bench]"
@@ -58,7 +62,7 @@ def bench(
     options = BenchOptions(
         mode=mode, model=model, k=k, limit=limit, split=split, fusions=parse_fusions(fusion or []),
         cache_dir=cache_dir, index_batch_size=index_batch_size, keep_runs=bool(save_run or plot),
-        index_type=index_type, vectors=vectors, rerank=rerank, rerank_model=rerank_model, rerank_top=rerank_top,
+        index_type=index_type, vectors=vectors, store=store, rerank=rerank, rerank_model=rerank_model, rerank_top=rerank_top,
     )
     with friendly_errors(), phase_progress(err, enabled=not as_json) as progress:
         report = run_bench(dataset, options, progress)

@@ -56,8 +56,10 @@ def format_info(details) -> str:
         ("passages", details.passages),
         ("vectors", f"{details.vectors} ({'present' if details.vectors_present else 'none yet'})"),
         ("vector index", vector_index_text(details)),
+        *((("store", details.store),) if getattr(details, "store", None) else ()),
         ("questions", question_path_text(details)),
-        ("lexical", "BM25 (SQLite FTS5)" if details.lexical_present else "absent"),
+        ("lexical", ("BM25 (SQLite FTS5)" if not getattr(details, "store", None) else "BM25 (Milvus)")
+                    if details.lexical_present else "absent"),
         ("passages in", details.precision or "not encoded yet"),
         ("size on disk", format_size(details.size_bytes)),
         ("model files", f"{format_size(details.model_files_bytes)} in {details.model_files} (shared by every index of "

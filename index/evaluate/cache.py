@@ -85,14 +85,17 @@ def index_options(encoder, options: BenchOptions):
     return IndexOptions(
         model=encoder.model_id if encoder is not None else None, rebuild=True,
         batch_size=options.index_batch_size, min_tokens=options.min_tokens, lexical_only=encoder is None,
-        index_type=options.index_type, vectors=options.vectors,
+        index_type=options.index_type, vectors=options.vectors, store=options.store,
     )
 
 
 def index_settings(encoder, options: BenchOptions) -> dict:
     """The builder's options that shape the index (precision, index type, ... as the builder has them)."""
-    ignored = {"model", "rebuild", "wait", "batch_size"}  # the model is keyed on its own; the rest: how, not what
-    return {k: v for k, v in sorted(asdict(index_options(encoder, options)).items()) if k not in ignored}
+    ignored = {"model", "rebuild", "wait", "batch_size", "ray", "ray_workers"}  # model: keyed on its own; rest: how
+    settings = {k: v for k, v in sorted(asdict(index_options(encoder, options)).items()) if k not in ignored}
+    if settings.get("store") is None:  # the local store: keys as before stores existed (caches stay valid)
+        settings.pop("store", None)
+    return settings
 
 
 def build(documents, index_dir: Path, encoder, options: BenchOptions, progress) -> dict:

@@ -38,6 +38,7 @@ class BenchOptions:
     keep_runs: bool = False  # keep each row's run in memory (for --save-run / --plot)
     index_type: str = "auto"  # auto | flat | hnsw | ivf: the dense index the queries run against
     vectors: str = "auto"  # auto | fp32 | fp16 | sq8: the codes it keeps (compact ones are re-scored)
+    store: str | None = None  # where the index keeps passages and vectors (None: local; "milvus:...": index/stores)
     rerank: bool = False  # add a "+rerank" row: the first hybrid row (else the last row) re-scored by a cross-encoder
     rerank_model: str | None = None  # None: embed.encode.rerank.DEFAULT_RERANKER
     rerank_top: int = 30  # hits re-scored per query

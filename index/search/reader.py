@@ -104,6 +104,10 @@ def check_flat_file(directory: Path, path: Path, count: int, dimension: int | No
 def open_reader(directory: Path) -> IndexReader:
     """Read the manifest, open its generation and verify the counts (IndexNotFound / IndexCorrupt)."""
     manifest = read_manifest(directory)
+    if manifest.store:  # passages and vectors live in a store outside the directory (index/stores)
+        from index.stores.milvus_view import open_milvus_view
+
+        return open_milvus_view(directory, manifest)
     gen_dir = directory / str(manifest.generation)
     db_path = gen_dir / manifest.files["passages"]
     if not manifest.generation or not db_path.is_file():
