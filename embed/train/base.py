@@ -42,9 +42,12 @@ MAX_GRAD_NORM = 1.0
 
 def tune_base(
     pairs: Sequence[TrainingPair], base: str, settings: TuneSettings = TuneSettings(),
-    progress: TrainProgress | None = None, precision: str | None = None,
+    progress: TrainProgress | None = None, precision: str | None = None, corpus: Sequence[str] = (),
 ) -> tuple[SentenceTransformer, TuneReport]:
-    """Fine-tune the model ``base`` on ``pairs``; raises TuneError for unusable input, ModelUnavailable."""
+    """Fine-tune the model ``base`` on ``pairs``; raises TuneError for unusable input, ModelUnavailable.
+
+    ``corpus``: more passages (e.g. the rest of the collection) the held-out queries are ranked against.
+    """
     import torch
 
     from embed.encode.models import load_sentence_transformer
@@ -59,7 +62,8 @@ def tune_base(
     settings = settings.scaled(len(train), "base")
     chosen = resolve_precision(precision)
     model = load_sentence_transformer(base, device="cpu")
-    heldout = Heldout(held, [p.passage for p in pairs], min(settings.candidates_max, CANDIDATES_MAX), settings.seed)
+    most = min(settings.candidates_max, CANDIDATES_MAX)
+    heldout = Heldout(held, [p.passage for p in pairs] + list(corpus), most, settings.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         result = train_base(model, train, heldout, settings, started, progress, bf16=chosen == "bf16")

@@ -43,9 +43,12 @@ __all__ = [
 
 def tune_static(
     pairs: Sequence[TrainingPair], tokenizer: Tokenizer, settings: TuneSettings = TuneSettings(),
-    progress: TrainProgress | None = None,
+    progress: TrainProgress | None = None, corpus: Sequence[str] = (),
 ) -> tuple[SentenceTransformer, TuneReport]:
-    """Train a StaticEmbedding -> Normalize model on ``pairs``; raises TuneError for unusable input."""
+    """Train a StaticEmbedding -> Normalize model on ``pairs``; raises TuneError for unusable input.
+
+    ``corpus``: more passages (e.g. the rest of the collection) the held-out queries are ranked against.
+    """
     import torch
 
     started = time.perf_counter()
@@ -56,8 +59,9 @@ def tune_static(
         raise TuneError(f"need at least 2 training pairs, got {len(train)}")
     settings = settings.scaled(len(train), "static")
     model = build_model(tokenizer, settings)
-    tokens = TokenCache(model[0].tokenizer, [text for pair in pairs for text in (pair.query, pair.passage)])
-    heldout = Heldout(held, [pair.passage for pair in pairs], settings.candidates_max, settings.seed)
+    heldout = Heldout(held, [pair.passage for pair in pairs] + list(corpus), settings.candidates_max, settings.seed)
+    texts = [text for pair in pairs for text in (pair.query, pair.passage)] + heldout.candidates
+    tokens = TokenCache(model[0].tokenizer, texts)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         result = train_static(model, tokens, train, heldout, settings, started, progress)

@@ -50,6 +50,9 @@ def tune(
     time_budget: float = typer.Option(
         300.0, "--time-budget", min=0.0, help="Seconds the training may take, held-out evaluations included."
     ),
+    patience: int = typer.Option(
+        3, "--patience", min=1, help="Held-out evaluations in a row without improvement before training stops."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed, data and settings give the same model."),
     matryoshka: Optional[str] = typer.Option(
         None, "--matryoshka", help="Also train these smaller dims, e.g. 128,64 (MatryoshkaLoss).", show_default=False
@@ -81,7 +84,7 @@ def tune(
         if clashing:
             raise typer.BadParameter(f"{', '.join(clashing)} only apply to a static model, not with --base")
     settings = TuneSettings(
-        dim=dim or 256, epochs=epochs, batch_size=batch_size, lr=lr or None, time_budget=time_budget, seed=seed,
+        dim=dim or 256, epochs=epochs, batch_size=batch_size, lr=lr or None, time_budget=time_budget, patience=patience, seed=seed,
         matryoshka=parse_dims(matryoshka),
     )
     with friendly_errors():
@@ -95,11 +98,11 @@ def tune(
                 from embed.train.static import tune_static
 
                 tok, tok_text = pick_tokenizer(tokenizer, data.pairs)
-                model, report = tune_static(data.pairs, tok, settings, progress)
+                model, report = tune_static(data.pairs, tok, settings, progress, corpus=data.corpus)
             else:
                 from embed.train.base import tune_base
 
-                model, report = tune_base(data.pairs, base, settings, progress)
+                model, report = tune_base(data.pairs, base, settings, progress, corpus=data.corpus)
                 tok_text = f"the tokenizer of `{base}`"
         card = CardInput(report, tok_text, data, [], list(data.warnings))
         save_tuned(model, target, render_card(card))

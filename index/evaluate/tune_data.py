@@ -6,7 +6,9 @@
 - a ``.jsonl`` file holds one ``{"query": "...", "passage": "..."}`` object per line.
 
 Passages of BEIR and SQuAD documents are ``title + "\\n\\n" + text``, the text `semsearch bench` embeds
-(see ``index.evaluate.bench.bench_documents``). Every problem is a DatasetError naming the file (and line).
+(see ``index.evaluate.bench.bench_documents``); all of a source's document passages are kept too (``corpus``),
+so tune's held-out queries are ranked against the whole collection, as `semsearch bench` ranks them, not
+only against the passages that have a question. Every problem is a DatasetError naming the file (and line).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class SourcePairs:
     kind: str  # "beir" | "squad" | "jsonl"
     split: str | None
     pairs: list[TrainingPair]
+    corpus: list[str] = field(default_factory=list)  # every passage of the source's documents (distractors)
 
     def describe(self) -> str:
         split = f", split {self.split}" if self.split else ""
@@ -43,6 +46,11 @@ class TrainingData:
     @property
     def pairs(self) -> list[TrainingPair]:
         return [pair for source in self.sources for pair in source.pairs]
+
+    @property
+    def corpus(self) -> list[str]:
+        """The sources' document passages, each once: what tune's held-out queries are also ranked against."""
+        return list(dict.fromkeys(text for source in self.sources for text in source.corpus))
 
 
 def load_training_pairs(paths: Sequence[str | Path], split: str | None = None) -> TrainingData:
@@ -89,7 +97,8 @@ def beir_pairs(root: Path, split: str | None) -> SourcePairs:
         for doc_id in sorted(ds.qrels[qid]):
             text = passage_text(passages[doc_id])
             pairs.append(TrainingPair(query, _check_text(text, root / "corpus.jsonl", f"document '{doc_id}'")))
-    return _nonempty(SourcePairs(str(root), "beir", chosen, pairs), qrels_file)
+    corpus = [passage_text(doc) for doc in ds.documents if doc.text.strip()]
+    return _nonempty(SourcePairs(str(root), "beir", chosen, pairs, corpus), qrels_file)
 
 
 def squad_pairs(file: Path) -> SourcePairs:
@@ -100,7 +109,8 @@ def squad_pairs(file: Path) -> SourcePairs:
         (doc_id,) = ds.qrels[qid]
         text = _check_text(passage_text(passages[doc_id]), file, f"paragraph '{doc_id}'")
         pairs.append(TrainingPair(_check_text(query, file, f"question '{qid}'"), text))
-    return _nonempty(SourcePairs(str(file), "squad", None, pairs), file)
+    corpus = [passage_text(doc) for doc in ds.documents if doc.text.strip()]
+    return _nonempty(SourcePairs(str(file), "squad", None, pairs, corpus), file)
 
 
 def jsonl_pairs(file: Path) -> SourcePairs:
