@@ -254,3 +254,12 @@ def test_cli_index_ask_info_follow_the_store(corpus, tmp_path, tiny_bert_dir, st
         assert bad.exit_code == 1 and "credentials" in bad.output and "Traceback" not in bad.output
     finally:
         drop_collections(tmp_path / "cli-idx")
+
+
+def test_a_collection_of_another_index_is_refused_not_dropped(pair, corpus, tmp_path, tiny_bert_dir, store_uri):
+    directory, _, first = pair
+    named = json.loads((directory / "manifest.json").read_text())["store"]["collection"]
+    with pytest.raises(SemsearchError, match="belongs to the index at"):
+        build([corpus], tmp_path / "other", model=str(tiny_bert_dir), store=f"{store_uri}#{named}")
+    with Searcher.open(directory) as idx:
+        assert idx.reader.store.count() == first.passages

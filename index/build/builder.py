@@ -180,7 +180,7 @@ def update_index(
         counter, settings = chunker_for(encoder, old, options.min_tokens)
         gen = next_generation(directory)
         gen_dir = directory / gen
-        store = open_outside_store(spec, options)  # None: the generation folder holds FAISS + SQLite
+        store = open_outside_store(spec, options, directory)  # None: the generation folder holds FAISS + SQLite
         try:
             base = old if not options.rebuild else None
             if store is None:
@@ -260,13 +260,13 @@ def choose_store(directory: Path, old: Manifest | None, options: IndexOptions) -
     return spec
 
 
-def open_outside_store(spec: StoreSpec, options: IndexOptions):
+def open_outside_store(spec: StoreSpec, options: IndexOptions, directory: Path):
     """The backend a run writes to, or None for the local generation folder (index/stores)."""
     if spec.is_local:
         return None
     from index.stores import open_store
 
-    return open_store(spec, options.index_type, options.vectors)
+    return open_store(spec, options.index_type, options.vectors, owner=str(directory.resolve()))
 
 
 def write_to_store(store, where, encoder, options: IndexOptions, progress, work) -> GenerationReport:

@@ -15,13 +15,15 @@ from index.stores.base import StoreSpec, VectorStore, parse_store
 __all__ = ["StoreSpec", "VectorStore", "open_store", "parse_store"]
 
 
-def open_store(spec: StoreSpec, index_type: str = "auto", vectors: str = "auto"):
+def open_store(spec: StoreSpec, index_type: str = "auto", vectors: str = "auto", owner: str | None = None):
     """The backend for ``spec`` (imported only when used: pymilvus is an optional extra); ``index_type`` and
-    ``vectors`` are the builder's --index-type / --vectors (auto: exact search)."""
+    ``vectors`` are the builder's --index-type / --vectors (auto: exact search); ``owner``: the index folder
+    writing (a collection another folder wrote is refused, never dropped)."""
     if spec.is_local:
         from index.stores.local import LocalStore
 
         return LocalStore(spec)
     from index.stores.milvus import MilvusStore
 
-    return MilvusStore(spec, "flat" if index_type == "auto" else index_type, "fp32" if vectors == "auto" else vectors)
+    return MilvusStore(spec, "flat" if index_type == "auto" else index_type, "fp32" if vectors == "auto" else vectors,
+                       owner)

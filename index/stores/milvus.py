@@ -44,6 +44,7 @@ INDEX_TYPES = {("flat", "fp32"): "FLAT", ("hnsw", "fp32"): "HNSW", ("hnsw", "sq8
 ANALYZER = {"tokenizer": "standard",
             "filter": ["lowercase", "asciifolding", {"type": "stemmer", "language": "english"},
                        {"type": "stop", "stop_words": sorted(STOP_WORDS)}]}
+OWNER_PROPERTY = "semsearch.index"  # collection property: the index folder that writes it
 TOKEN_ENV, USER_ENV, PASSWORD_ENV = "SEMSEARCH_MILVUS_TOKEN", "SEMSEARCH_MILVUS_USER", "SEMSEARCH_MILVUS_PASSWORD"
 
 
@@ -135,13 +136,14 @@ def disconnect(client, spec: StoreSpec) -> None:
 class MilvusStore(VectorStore):
     """One index's collection on a Milvus server, cluster or Lite file."""
 
-    def __init__(self, spec: StoreSpec, index_type: str = "flat", codes: str = "fp32") -> None:
+    def __init__(self, spec: StoreSpec, index_type: str = "flat", codes: str = "fp32", owner: str | None = None) -> None:
         if spec.collection is None:
             raise ValueError("name the collection first (StoreSpec.for_index)")
         self.spec = spec
         self.base = spec.collection
         self.collection = spec.collection
         self.index_type = INDEX_TYPES.get((index_type, codes), "FLAT")
+        self.owner = owner  # the index folder writing; recorded in the collection's description
         self.client = connect(spec)
 
     # --- what a run writes -------------------------------------------------------------------------
@@ -154,6 +156,8 @@ class MilvusStore(VectorStore):
         """Write into the collection readers use now (``active``), or (``fresh``: first build, --rebuild) into
         a new one; this index's other collections (a killed run's, one a reader used two runs ago) go."""
         names = [n for n in self.client.list_collections() if n == self.base or n.startswith(self.base + "_g")]
+        for name in names:
+            self.check_owner(name)
         reuse = not fresh and active in names
         self.collection = active if reuse else f"{self.base}_g{generation}"
         for name in names:
@@ -161,6 +165,13 @@ class MilvusStore(VectorStore):
                 self.client.drop_collection(name)
         if reuse:
             load(self.client, self.collection)
+
+    def check_owner(self, name: str) -> None:
+        """Refuse a collection another index folder wrote (two folders named the same collection)."""
+        other = (self.client.describe_collection(name).get("properties") or {}).get(OWNER_PROPERTY)
+        if self.owner and other and other != self.owner:
+            raise StoreError(f"the Milvus collection {name} belongs to the index at {other}; name another "
+                             f"collection for this one, e.g. --store {self.spec.kind}:{self.spec.uri}#other_name")
 
     def recover(self, committed: int | None) -> None:
         if committed is None or not self.client.has_collection(self.collection):
@@ -223,7 +234,7 @@ class MilvusStore(VectorStore):
             return
         schema, index = collection_schema(self.client, dimension, self.index_type, scalar=self.spec.is_server)
         self.client.create_collection(self.collection, schema=schema, index_params=index,
-                                      description=f"semsearch passages; model {model}"[:255])
+                                      properties={OWNER_PROPERTY: self.owner or "", "semsearch.model": model})
 
     def manifest_entry(self) -> dict[str, Any]:
         return {**(self.spec.to_manifest() or {}), "active": self.collection}
