@@ -263,3 +263,18 @@ def test_a_collection_of_another_index_is_refused_not_dropped(pair, corpus, tmp_
         build([corpus], tmp_path / "other", model=str(tiny_bert_dir), store=f"{store_uri}#{named}")
     with Searcher.open(directory) as idx:
         assert idx.reader.store.count() == first.passages
+
+
+def test_a_live_index_serves_a_milvus_store_and_follows_new_generations(pair, corpus):
+    """What `semsearch serve` / `mcp` answer from (index/serve/live.py): it follows the manifest's store."""
+    from index.serve.live import LiveIndex
+
+    directory, _, _ = pair
+    with LiveIndex(directory, poll_seconds=60, log=lambda line: None) as live:
+        before = live.generation
+        hits = live.run(lambda searcher: searcher.ask("rocket fuel moon", k=2).hits)
+        assert len(hits) == 2 and live.info()["store"].startswith("milvus:")
+        (corpus / "space/comet.txt").write_text("A comet's tail points away from the sun.", encoding="utf-8")
+        build([corpus], directory)
+        assert live.refresh() and live.generation != before
+        assert live.run(lambda searcher: searcher.ask("comet tail", k=1, mode="lexical").hits[0].source).endswith("comet.txt")
