@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from embed.encode.openvino import OPENVINO_DIR
 from embed.encode.source import ModelSource
 
 CACHE_ENV = "SEMSEARCH_CACHE"
@@ -166,7 +165,7 @@ def agreement(derived: Any, encoder: Any) -> dict[str, Any]:
 
 def export_openvino(encoder: Any, directory: Path) -> dict[str, Any]:
     """The transformer as OpenVINO IR (via a plain ONNX export) beside the lean files; measured in float32."""
-    from embed.encode.openvino import load_openvino
+    from embed.encode.openvino import OPENVINO_DIR, load_openvino
     from embed.lean.export import export_plain_onnx
 
     import openvino

@@ -24,7 +24,7 @@ def choose_encoder(directory: Path, manifest: Any, loader: Any = None) -> tuple[
     forced = os.environ.get(ENCODER_ENV, "").strip().lower()
     fingerprint = manifest.model.fingerprint
     if loader is None:
-        from embed.encode.sentence_transformers import load_encoder as loader
+        loader = load_full
     if forced == "full":
         return loader(manifest.model.id), None
     if not record or not fingerprint or record.get("fingerprint") != fingerprint:
@@ -41,6 +41,13 @@ def choose_encoder(directory: Path, manifest: Any, loader: Any = None) -> tuple[
         if make_derived(full, None).lean_ok:
             note += "; made them again, so the next question starts quickly"
     return full, note
+
+
+def load_full(model_id: str) -> Any:
+    """sentence-transformers' encoder; its module is imported only here (~20 ms a lean question never needs)."""
+    from embed.encode.sentence_transformers import load_encoder
+
+    return load_encoder(model_id)
 
 
 def load_shared(fingerprint: str) -> tuple[Any, str | None]:
