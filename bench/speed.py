@@ -203,16 +203,26 @@ def int8_copy(lean_dir: Path, target: Path) -> Path:
     return target
 
 
-def session_seconds(lean_dir: Path, repeats: int = 5) -> float:
-    """Median seconds to load a lean encoder the way `ask` does and encode one question."""
-    from embed.lean.encoder import load_lean
+SESSION = """
+import statistics, sys, time
+from embed.lean.encoder import load_lean
+times = []
+for _ in range(int(sys.argv[2])):
+    started = time.perf_counter()
+    load_lean(sys.argv[1]).encode_queries([sys.argv[3]])
+    times.append(time.perf_counter() - started)
+print(statistics.median(times))
+"""
 
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        load_lean(lean_dir).encode_queries([QUESTION])
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+
+def session_seconds(lean_dir: Path, repeats: int = 5) -> float:
+    """Median seconds to load a lean encoder the way `ask` does (its own process, one BLAS thread: see
+    index/cli/quick.py) and encode one question."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SESSION, str(lean_dir), str(repeats), QUESTION], capture_output=True, text=True,
+        env=child_env(OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1])), check=True,
+    )
+    return float(proc.stdout.strip())
 
 
 # --- report -------------------------------------------------------------------------------------------
