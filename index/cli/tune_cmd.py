@@ -32,20 +32,20 @@ def tune(
         "static model from scratch, e.g. sentence-transformers/all-MiniLM-L6-v2.",
     ),
     dim: Optional[int] = typer.Option(
-        None, "--dim", min=1, show_default=False, help="Embedding dimensions of a static model [default: 256]."
+        None, "--dim", min=1, show_default=False, help="Embedding dimensions of a static model (default 256)."
     ),
     epochs: Optional[int] = typer.Option(
         None, "--epochs", min=1, show_default=False,
         help="The most passes over the pairs; training usually stops sooner, when the held-out pairs stop "
-        "improving [default: 40 static, 10 --base].",
+        "improving (default: at most 40 static, 10 --base).",
     ),
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", min=2, show_default=False,
-        help="Pairs per batch (the in-batch negatives) [default: scaled with the data, see the model card].",
+        help="Pairs per batch, the in-batch negatives (default: scaled with the data; the model card says how).",
     ),
     lr: Optional[float] = typer.Option(
         None, "--lr", min=0.0, show_default=False,
-        help="Peak learning rate, halved whenever the held-out score stops improving [default: scaled with the data].",
+        help="Peak learning rate, halved whenever the held-out score stops improving (default: scaled with the data).",
     ),
     time_budget: float = typer.Option(
         300.0, "--time-budget", min=0.0, help="Seconds the training may take, held-out evaluations included."
