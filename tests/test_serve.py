@@ -251,6 +251,18 @@ def test_loopback_hosts(host, loopback):
     assert is_loopback(host) is loopback
 
 
+def test_listening_socket_is_tcp_so_responses_are_not_delayed():
+    """asyncio turns Nagle off (TCP_NODELAY) for accepted connections only when the socket says IPPROTO_TCP;
+    with proto 0 every response waited ~40 ms for the client's delayed ACK (measured: /healthz 44 ms -> 1.4 ms)."""
+    import socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
+
+
 def test_taken_port_is_one_error_line(corpus):
     taken = bind_socket("127.0.0.1", 0)
     try:

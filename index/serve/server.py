@@ -48,8 +48,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (port 0: any free port; read it from sock.getsockname())."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, _, _, _, address = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        # proto must say TCP: asyncio sets TCP_NODELAY on accepted connections only then, and without it
+        # every response waits ~40 ms for the client's delayed ACK (headers and body are two writes)
+        sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         sock.listen(128)
