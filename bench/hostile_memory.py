@@ -6,8 +6,10 @@ Both inputs hold the same words (SQuAD v1.1 dev contexts, repeated with a part n
 paragraphs are equal and nothing is skipped as a duplicate): "prose" keeps the paragraphs (blank lines
 between them), "single line" is the same text with every newline and sentence end (. ! ?) removed,
 the case that once tokenized one unit per word (9.4 GB for 30 MB). Each run is a fresh
-`python -m index.cli.app index FILE --index TMP --model M` process; its peak RSS comes from
-os.wait4's rusage (ru_maxrss), its wall time from the clock. Rounds alternate the two inputs.
+`python -m index.cli.app index FILE --index TMP --model M` process started by /usr/bin/time, whose
+maximum resident set size ("%M") is the run's peak RSS (not os.wait4 from this script: Linux carries a
+parent's peak RSS over fork + exec into the child's ru_maxrss); wall time from the clock. Rounds
+alternate the two inputs.
 --model tiny (default): a 2-layer BERT (hidden 32, 128 tokens, the real MiniLM WordPiece tokenizer)
 built by tests/modelkit.py, so the run measures reading, chunking, storage and encoding bookkeeping
 rather than the model's arithmetic; --model real: sentence-transformers/all-MiniLM-L6-v2 (offline).
@@ -30,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SQUAD = ROOT.parent / "shared/datasets/squad_v1.1/dev-v1.1.json"
 REAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+TIME = "/usr/bin/time"  # GNU time (Debian package "time")
 
 
 def squad_contexts() -> list[str]:
@@ -74,19 +77,18 @@ def model_arg(choice: str, folder: Path) -> tuple[str, dict[str, str]]:
 def run_index(path: Path, index_dir: Path, model: str, env_extra: dict[str, str]) -> dict:
     """One fresh `semsearch index` process: wall seconds, peak RSS (MB), passages, exit status."""
     env = {**os.environ, **env_extra, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "index.cli.app", "index", str(path), "--index", str(index_dir),
-               "--model", model, "--json"]
+    usage = index_dir.parent / f"{index_dir.name}.time"
+    command = [TIME, "-f", "%M", "-o", str(usage), sys.executable, "-m", "index.cli.app", "index", str(path),
+               "--index", str(index_dir), "--model", model, "--json"]
     started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
     try:
-        passages = json.loads(out)["passages"]
+        passages = json.loads(proc.stdout)["passages"]
     except (ValueError, KeyError):
         passages = None
-    return {"wall": wall, "rss_mb": usage.ru_maxrss / 1024, "passages": passages, "rc": proc.returncode}
+    rss_kb = int(usage.read_text().split()[-1])  # "%M": the child's maximum resident set size in KB
+    return {"wall": wall, "rss_mb": rss_kb / 1024, "passages": passages, "rc": proc.returncode}
 
 
 def main() -> None:
