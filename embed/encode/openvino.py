@@ -10,17 +10,14 @@ CPUs with AMX or AVX-512 BF16 and float32 elsewhere; "fp32" / "bf16" force one.
 
 from __future__ import annotations
 
-import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embed.lean.encoder import TransformerLean, normalise, pool, read_settings
-from embed.protocols import Progress
+from embed.lean.encoder import TransformerLean, read_settings
 
 OPENVINO_DIR = "openvino"
 HINTS = {"fp32": "f32", "bf16": "bf16"}
@@ -49,43 +46,20 @@ class OpenVINOEncoder(TransformerLean):
         hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
         self.precision = "bf16" if "bf16" in hint or "bfloat16" in hint else "fp32"
         self.requests = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._local = threading.local()
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return self.compiled({name: feeds[name] for name in self.input_names})[0]
+        """Token embeddings on this thread's own infer request (each worker thread keeps one)."""
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        return request.infer({name: feeds[name] for name in self.input_names})[0]
 
-    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int, progress: Progress | None) -> np.ndarray:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        texts = [prompt + text for text in texts]
-        total = len(texts)
-        out = np.zeros((total, self.dimension), dtype=np.float32)
-        order = sorted(range(total), key=lambda i: -len(texts[i]))
-        batches = [order[start : start + batch_size] for start in range(0, total, batch_size)]
-        idle: queue.SimpleQueue = queue.SimpleQueue()
-        for _ in range(self.requests):
-            idle.put(self.compiled.create_infer_request())
-
-        def embed(rows: list[int]) -> tuple[list[int], np.ndarray]:
-            feeds = self.feeds([texts[i] for i in rows])
-            mask = feeds["attention_mask"]
-            if prompt and not self.include_prompt:
-                mask = mask.copy()
-                mask[:, : self.prompt_length(prompt)] = 0
-            request = idle.get()
-            try:  # infer() releases the GIL: the other request runs on the other core meanwhile
-                tokens = request.infer({name: feeds[name] for name in self.input_names})[0]
-                return rows, normalise(pool(np.asarray(tokens, dtype=np.float32), mask, self.pooling))
-            finally:
-                idle.put(request)
-
-        done = 0
+    def map_batches(self, embed: Any, batches: list[list[int]]) -> Any:
+        # infer() releases the GIL: while one worker's request runs on one core, the other's runs on the
+        # other core or its batch is tokenised
         with ThreadPoolExecutor(max_workers=self.requests) as workers:
-            for rows, vectors in workers.map(embed, batches):
-                out[rows] = vectors
-                done += len(rows)
-                if progress is not None:
-                    progress(done, total)
-        return out
+            yield from workers.map(embed, batches)
 
 
 def load_openvino(directory: str | Path, precision: str = "auto") -> OpenVINOEncoder:

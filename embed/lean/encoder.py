@@ -99,12 +99,18 @@ class LeanEncoder:
         total = len(texts)
         out = np.zeros((total, self.dimension), dtype=np.float32)
         order = sorted(range(total), key=lambda i: -len(texts[i]))  # similar lengths share a batch
-        for start in range(0, total, batch_size):
-            rows = order[start : start + batch_size]
-            out[rows] = self._embed([texts[i] for i in rows], prompt)
+        batches = [order[start : start + batch_size] for start in range(0, total, batch_size)]
+        done = 0
+        for rows, vectors in self.map_batches(lambda rows: (rows, self._embed([texts[i] for i in rows], prompt)), batches):
+            out[rows] = vectors
+            done += len(rows)
             if progress is not None:
-                progress(min(start + batch_size, total), total)
+                progress(done, total)
         return out
+
+    def map_batches(self, embed: Any, batches: list[list[int]]) -> Any:
+        """(rows, vectors) of each batch, in order; one after the other here (a subclass may overlap them)."""
+        return map(embed, batches)
 
     def _embed(self, texts: list[str], prompt: str) -> np.ndarray:
         raise NotImplementedError
