@@ -163,9 +163,9 @@ def _export_onnx(transformer: Any, path: Path) -> None:
     raw.unlink()
 
 
-def export_plain_onnx(transformer: Any, path: Path) -> Path:
-    """The transformer (a sentence-transformers Transformer module, or an encoder holding one as
-    ``model[0]``) as standard ONNX ops: input ids -> token embeddings, dynamic batch and sequence axes."""
+def token_embeddings_module(transformer: Any) -> tuple[Any, list[str], dict[str, Any]]:
+    """(module, input names, example inputs): the transformer (a sentence-transformers Transformer module, or an
+    encoder holding one as ``model[0]``) as input ids -> token embeddings, for tracing by an exporter."""
     import torch
 
     if not hasattr(transformer, "auto_model"):
@@ -184,19 +184,21 @@ def export_plain_onnx(transformer: Any, path: Path) -> Path:
     # the model's own tokenizer makes the example; one row is padded, so tracing keeps the attention-mask path
     batch = transformer.tokenizer(["a river carries water to the sea", "water"], padding=True, return_tensors="pt")
     device = next(auto_model.parameters()).device
-    example = {name: batch[name].to(device) for name in names}
+    return TokenEmbeddings().eval(), names, {name: batch[name].to(device) for name in names}
+
+
+def export_plain_onnx(transformer: Any, path: Path) -> Path:
+    """The transformer as standard ONNX ops: input ids -> token embeddings, dynamic batch and sequence axes."""
+    import torch
+
+    module, names, example = token_embeddings_module(transformer)
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "token_embeddings"]}
-    was_training = auto_model.training
-    auto_model.eval()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                TokenEmbeddings(), tuple(example[n] for n in names), str(path), input_names=names,
-                output_names=["token_embeddings"], dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False,
-            )
-    finally:
-        auto_model.train(was_training)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, tuple(example[n] for n in names), str(path), input_names=names,
+            output_names=["token_embeddings"], dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False,
+        )
     return path
 
 
