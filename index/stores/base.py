@@ -130,6 +130,10 @@ class VectorStore(ABC):
         """What the manifest's ``faiss`` slot records for this backend (index type, metric, ...)."""
 
     @abstractmethod
+    def start_run(self, active: str | None, generation: int, fresh: bool) -> None:
+        """Pick where this run writes: the place readers use now (``active``), or a new one (``fresh``)."""
+
+    @abstractmethod
     def recover(self, committed: int | None) -> None:
         """Undo whatever a killed run left behind after generation ``committed`` (None: no index yet)."""
 
