@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,7 +187,8 @@ def convert_transformer(encoder: Any, scratch: Path) -> Any:
 
     module, names, example = token_embeddings_module(encoder)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about shapes the export keeps dynamic anyway
             model = openvino.convert_model(
                 module, example_input=tuple(example[n] for n in names), input=[([-1, -1], openvino.Type.i64)] * len(names)
             )

@@ -78,10 +78,10 @@ def load_query_encoder(modes: Sequence[str], model: str | None):
     name = resolve_model_name(model)
     if not any(mode in ("dense", "hybrid") for mode in modes):
         return None, name, None
-    from embed.encode.sentence_transformers import load_encoder
+    from embed.encode.factory import open_encoder
 
-    try:
-        return load_encoder(name), name, None
+    try:  # the passage encoder `semsearch index` uses (its model id and fingerprint key the bench index cache)
+        return open_encoder(name).encoder, name, None
     except ModelUnavailable as exc:
         if "lexical" not in modes:
             raise

@@ -103,6 +103,10 @@ def run_queries(reader, queries: Mapping[str, str], qrels, encoder, rows: Sequen
     approximate or compact dense index against exact search on the same queries, else None)."""
     from index.evaluate.metrics import evaluate
 
+    if encoder is not None:  # questions are encoded the way `ask` encodes them: the index's lean encoder
+        from index.search.query_encoder import choose_encoder
+
+        encoder, _ = choose_encoder(reader.directory, reader.manifest)
     askers = [Asker(reader, encoder, row) for row in rows]
     counts = reader.manifest.counts
     depth = initial_depth(k, counts.passages, counts.documents)
