@@ -173,7 +173,7 @@ def export_openvino(encoder: Any, directory: Path) -> dict[str, Any]:
     out = directory / OPENVINO_DIR
     out.mkdir(parents=True, exist_ok=True)
     openvino.save_model(convert_transformer(encoder, out), str(out / "model.xml"), compress_to_fp16=False)
-    return agreement(load_openvino(directory, "fp32"), encoder)
+    return agreement(load_openvino(directory, "fp32", cached=False), encoder)
 
 
 def convert_transformer(encoder: Any, scratch: Path) -> Any:
