@@ -170,3 +170,14 @@ def test_an_unwritable_cache_keeps_sentence_transformers_with_a_notice(tmp_path,
     opened = open_encoder(str(tiny_bert_dir))
     assert type(opened.encoder).__name__ == "SentenceTransformerEncoder"
     assert "cannot write the model cache" in opened.notice and "SEMSEARCH_CACHE" in opened.notice
+
+
+def test_deriving_again_keeps_intact_files_another_process_may_be_reading(tiny_bert_dir, tiny_bert_encoder):
+    from embed.encode.derived import make_derived
+    from embed.encode.factory import open_encoder
+
+    first = open_encoder(str(tiny_bert_dir)).derived
+    weights = first.directory / "openvino" / "model.bin"
+    inode = weights.stat().st_ino
+    again = make_derived(tiny_bert_encoder, None)  # as a second process that found nothing a moment ago
+    assert again.directory == first.directory and weights.stat().st_ino == inode

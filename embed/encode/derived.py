@@ -1,6 +1,6 @@
 """Files derived from a model, made once per machine and shared by every index that uses the model.
 
-    <cache>/models/<fingerprint>/   lean.json, tokenizer.json, bert.npy | model.onnx | embeddings.npy:
+    <cache>/models/<fingerprint>-v<N>/  lean.json, tokenizer.json, bert.npy | model.onnx | embeddings.npy:
                                     the torch-free query encoder (embed/lean/)
                                     openvino/model.xml + model.bin: the passage encoder (transformers only)
                                     derived.json: what was made and how closely each agrees with
@@ -27,6 +27,7 @@ import numpy as np
 from embed.encode.source import ModelSource
 
 CACHE_ENV = "SEMSEARCH_CACHE"
+OPENVINO_SUBDIR = "openvino"  # embed/encode/openvino.OPENVINO_DIR (not imported: finding files stays light)
 DERIVED_JSON = "derived.json"
 DERIVED_VERSION = 2  # 2: OpenVINO IR through the PyTorch frontend (fused attention)
 MIN_COSINE = 0.999  # a derived encoder is used only when it agrees with sentence-transformers this closely
@@ -49,7 +50,8 @@ def cache_root() -> Path:
 
 
 def model_dir(fingerprint: str) -> Path:
-    return cache_root() / "models" / fingerprint
+    """A new DERIVED_VERSION writes a new folder: a process still reading the old one keeps its files."""
+    return cache_root() / "models" / f"{fingerprint}-v{DERIVED_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ def write_derived(encoder: Any, target: Path, record: dict[str, Any]) -> None:
             record["engine"] = attempt(lambda: {**export_openvino(encoder, tmp), "kind": "openvino"})
         tmp.mkdir(parents=True, exist_ok=True)
         (tmp / DERIVED_JSON).write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
+        if intact(derived_for(record["fingerprint"])):  # made meanwhile by another process, which may be
+            return                                          # reading them: keep those, never pull them away
         shutil.rmtree(target, ignore_errors=True)
         try:
             os.replace(tmp, target)
@@ -133,6 +137,21 @@ def write_derived(encoder: Any, target: Path, record: dict[str, Any]) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def intact(derived: DerivedModel | None) -> bool:
+    """Are the files ``derived`` records whole? (Sizes as written; the IR present when it says OpenVINO.)"""
+    if derived is None:
+        return False
+    from embed.lean.encoder import LeanUnavailable, read_settings
+
+    try:
+        read_settings(derived.directory)
+    except LeanUnavailable:
+        return not derived.lean_ok
+    return derived.engine != "openvino" or all(
+        (derived.directory / OPENVINO_SUBDIR / name).is_file() for name in ("model.xml", "model.bin")
+    )
 
 
 def lean_record(encoder: Any, directory: Path) -> dict[str, Any]:
