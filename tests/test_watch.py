@@ -101,7 +101,8 @@ def test_missing_path_is_one_error_line(tmp_path):
 def test_watch_command_stops_on_ctrl_c(tmp_path, tiny_bert_dir):
     directory = build_corpus_index(tmp_path, tiny_bert_dir)
     command = [sys.executable, "-m", "index.cli.quick", "watch", str(tmp_path / "docs"), "--index", str(directory)]
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1"}  # SIGABRT dumps every thread's stack
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines = []
         while not any(line.startswith("indexed in") for line in lines):
@@ -110,7 +111,12 @@ def test_watch_command_stops_on_ctrl_c(tmp_path, tiny_bert_dir):
             lines.append(line)
         time.sleep(0.3)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # seen once in a full run: leave the stacks for whoever looks next
+            process.send_signal(signal.SIGABRT)
+            pytest.fail("watch did not stop within 30 s of Ctrl-C; its threads:\n" + process.communicate(timeout=30)[1])
+        assert code == 0
         rest = process.stderr.read()
         assert "stopping" in rest and "Traceback" not in rest
     finally:
