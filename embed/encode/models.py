@@ -241,11 +241,14 @@ def quiet_progress_bars() -> Iterator[None]:
 
     hub_was_on = not are_progress_bars_disabled()
     tf_was_on = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     disable_progress_bars()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # loading notes about config fields are not the user's business
     try:
         yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if hub_was_on:
             enable_progress_bars()
         if tf_was_on:
