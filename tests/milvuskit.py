@@ -69,3 +69,20 @@ def milvus_server(data_dir: Path) -> Iterator[str]:
             proc.kill()
             proc.wait(15)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server_uri(tmp_path_factory):
+    """A milvus-lite server on an ephemeral 127.0.0.1 port for the test module, stopped after it."""
+    require_milvus()
+    with milvus_server(tmp_path_factory.mktemp("milvus-server") / "data") as uri:
+        yield uri
+
+
+@pytest.fixture(params=["lite", "server"])
+def store_uri(request, tmp_path):
+    """A --store address: a Milvus Lite file, then the module's milvus-lite server."""
+    require_milvus()
+    if request.param == "lite":
+        return f"milvus:{tmp_path / 'vectors.db'}"
+    return "milvus:" + request.getfixturevalue("server_uri")

@@ -17,23 +17,8 @@ from index.build.builder import IndexOptions, build_index
 from index.search.reader import open_reader
 from index.search.searcher import Searcher
 from tests.corpus import write_corpus
-from tests.milvuskit import milvus_server, require_milvus
+from tests.milvuskit import server_uri, store_uri  # noqa: F401 - fixtures
 from tests.test_kill import CHECKPOINTS, start_index, wait_for_line
-
-
-@pytest.fixture(scope="module")
-def server_uri(tmp_path_factory):
-    require_milvus()
-    with milvus_server(tmp_path_factory.mktemp("milvus-kill") / "data") as uri:
-        yield uri
-
-
-@pytest.fixture(params=["lite", "server"])
-def store_uri(request, tmp_path):
-    require_milvus()
-    if request.param == "lite":
-        return f"milvus:{tmp_path / 'vectors.db'}"
-    return "milvus:" + request.getfixturevalue("server_uri")
 
 
 def snapshot(directory) -> tuple:

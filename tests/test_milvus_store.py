@@ -19,24 +19,9 @@ from index.search.searcher import Searcher
 from index.storage.layout import writer_lock
 from index.stores.base import BadStore, StoreSpec, parse_store
 from tests.corpus import write_corpus
-from tests.milvuskit import milvus_server, require_milvus
+from tests.milvuskit import server_uri, store_uri  # noqa: F401 - fixtures
 
 QUESTIONS = ["moon rocket", "bread oven crust", "frozen water on mars", "soup", "lentils and onions"]
-
-
-@pytest.fixture(scope="module")
-def server_uri(tmp_path_factory):
-    require_milvus()
-    with milvus_server(tmp_path_factory.mktemp("milvus-server") / "data") as uri:
-        yield uri
-
-
-@pytest.fixture(params=["lite", "server"])
-def store_uri(request, tmp_path):
-    require_milvus()
-    if request.param == "lite":
-        return f"milvus:{tmp_path / 'vectors.db'}"
-    return "milvus:" + request.getfixturevalue("server_uri")
 
 
 @pytest.fixture

@@ -102,7 +102,10 @@ def test_watch_command_stops_on_ctrl_c(tmp_path, tiny_bert_dir):
     directory = build_corpus_index(tmp_path, tiny_bert_dir)
     command = [sys.executable, "-m", "index.cli.quick", "watch", str(tmp_path / "docs"), "--index", str(directory)]
     env = {**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1"}  # SIGABRT dumps every thread's stack
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
+    # a test run started in the background by a non-interactive shell ignores SIGINT, and a child inherits
+    # that: Ctrl-C must reach the watch as it does from a terminal
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         while not any(line.startswith("indexed in") for line in lines):
