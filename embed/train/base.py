@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embed.train.fit import FitResult, FitPlan, TrainProgress, fit
-from embed.train.heldout import Heldout, HeldoutScore, split_heldout
-from embed.train.pairs import TrainingPair, TuneError, distinct_pairs, epoch_batches
+from embed.train.heldout import Heldout, HeldoutScore
+from embed.train.pairs import TrainingPair, TuneError, epoch_batches
 from embed.train.settings import TuneReport, TuneSettings, evals_per_epoch
-from embed.train.static import make_report
+from embed.train.static import make_report, split_for_training
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -54,12 +54,7 @@ def tune_base(
     from embed.encode.precision import resolve_precision
 
     started = time.perf_counter()
-    settings.check()
-    pairs = distinct_pairs(pairs)
-    train, held = split_heldout(pairs, settings.heldout_fraction, settings.heldout_max, settings.seed)
-    if len(train) < 2:
-        raise TuneError(f"need at least 2 training pairs, got {len(train)}")
-    settings = settings.scaled(len(train), "base")
+    pairs, train, held, settings = split_for_training(pairs, settings, "base")
     chosen = resolve_precision(precision)
     model = load_sentence_transformer(base, device="cpu")
     most = min(settings.candidates_max, CANDIDATES_MAX)

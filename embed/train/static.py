@@ -44,6 +44,17 @@ __all__ = [
 ]
 
 
+def split_for_training(pairs: Sequence[TrainingPair], settings: TuneSettings, kind: str):
+    """(distinct pairs, training pairs, held-out pairs, settings scaled to the training set's size for ``kind``);
+    TuneError when fewer than 2 pairs are left to train on."""
+    settings.check()
+    pairs = distinct_pairs(pairs)
+    train, held = split_heldout(pairs, settings.heldout_fraction, settings.heldout_max, settings.seed)
+    if len(train) < 2:
+        raise TuneError(f"need at least 2 training pairs, got {len(train)}")
+    return pairs, train, held, settings.scaled(len(train), kind)
+
+
 def tune_static(
     pairs: Sequence[TrainingPair], tokenizer: Tokenizer, settings: TuneSettings = TuneSettings(),
     progress: TrainProgress | None = None, corpus: Sequence[str] = (),
@@ -55,12 +66,7 @@ def tune_static(
     import torch
 
     started = time.perf_counter()
-    settings.check()
-    pairs = distinct_pairs(pairs)
-    train, held = split_heldout(pairs, settings.heldout_fraction, settings.heldout_max, settings.seed)
-    if len(train) < 2:
-        raise TuneError(f"need at least 2 training pairs, got {len(train)}")
-    settings = settings.scaled(len(train), "static")
+    pairs, train, held, settings = split_for_training(pairs, settings, "static")
     model = build_model(tokenizer, settings)
     heldout = Heldout(held, [pair.passage for pair in pairs] + list(corpus), settings.candidates_max, settings.seed)
     texts = [text for pair in pairs for text in (pair.query, pair.passage)] + heldout.candidates
