@@ -27,7 +27,7 @@ import numpy as np
 
 from embed.train.fit import FitResult, FitPlan, TrainProgress, fit
 from embed.train.heldout import Heldout, HeldoutScore
-from embed.train.pairs import TrainingPair, TuneError, epoch_batches
+from embed.train.pairs import TrainingPair, epoch_batches
 from embed.train.settings import TuneReport, TuneSettings, evals_per_epoch
 from embed.train.static import make_report, split_for_training
 
