@@ -242,12 +242,13 @@ def read_settings(directory: Path) -> dict[str, Any]:
 def load_lean(directory: str | Path, *, threads: int | None = None) -> LeanEncoder:
     """Load the lean encoder in ``directory``; raises LeanUnavailable for any problem with its files.
 
-    ``threads``: None sets onnxruntime up for a quick start (questions); a number, for throughput.
+    ``threads``: None sets it up for a quick start (questions: onnxruntime's light session, the Python
+    WordPiece of embed/lean/wordpiece.py); a number, for throughput.
     """
     directory = Path(directory)
     settings = read_settings(directory)
     try:
-        tokenizer = _tokenizer(directory)
+        tokenizer = _tokenizer(directory, quick=threads is None)
         if settings.get("kind") == "onnx":
             return OnnxEncoder(directory, settings, tokenizer, _session(directory / ONNX_FILE, threads))
         if settings.get("kind") == "bert":
@@ -266,7 +267,14 @@ def load_lean(directory: str | Path, *, threads: int | None = None) -> LeanEncod
     raise LeanUnavailable(str(directory), f"unknown kind {settings.get('kind')!r}")
 
 
-def _tokenizer(directory: Path) -> Any:
+def _tokenizer(directory: Path, *, quick: bool = False) -> Any:
+    """The model's tokenizer; ``quick``: the Python WordPiece for a question when the model's is plain BERT."""
+    if quick:
+        from embed.lean.wordpiece import load_quick
+
+        found = load_quick(directory)
+        if found is not None:
+            return found
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(directory / TOKENIZER_FILE))
