@@ -157,7 +157,7 @@ def main() -> None:
     server = Server(directory)
     rows: dict[str, list[dict]] = {}
     try:
-        with open_index(directory) as searcher:
+        with open_index(directory, warm=True) as searcher:
             library_row(searcher, questions, args.mode, args.warmup, 60)
             http_row(server.url, questions, args.mode, 1, args.warmup, 60)  # warm: encoder, caches, connections
             for round_number in range(1, args.rounds + 1):

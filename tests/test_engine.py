@@ -181,3 +181,39 @@ def test_deriving_again_keeps_intact_files_another_process_may_be_reading(tiny_b
     inode = weights.stat().st_ino
     again = make_derived(tiny_bert_encoder, None)  # as a second process that found nothing a moment ago
     assert again.directory == first.directory and weights.stat().st_ino == inode
+
+
+def warm_and_cold(tmp_path: Path, model_dir: Path, precision: str):
+    from index.api import open_index
+
+    docs = write_corpus(tmp_path / "docs")
+    build_index([docs], tmp_path / "idx", IndexOptions(model=str(model_dir), precision=precision))
+    return open_index(tmp_path / "idx", warm=True), open_index(tmp_path / "idx")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_warm_searcher_asks_openvino_in_float32(tmp_path, tiny_bert_dir, precision):
+    warm, cold = warm_and_cold(tmp_path, tiny_bert_dir, precision)
+    with warm, cold:
+        assert type(warm.encoder).__name__ == "OpenVINOEncoder" and warm.encoder.precision == "fp32"
+        assert warm.encoder.requests == 1 and type(warm.encoder.tokenizer).__name__ == "QuickWordPiece"
+        assert type(cold.encoder).__name__ == "BertEncoder"
+        questions = ["where does the river carry water?", "sourdough bread", "Zürich: café prices?"]
+        assert np.all(cosines(warm.encoder.encode_queries(questions), cold.encoder.encode_queries(questions)) >= 0.99999)
+        for question in questions:
+            ours, theirs = warm.ask(question, k=3).hits, cold.ask(question, k=3).hits
+            assert [h.id for h in ours] == [h.id for h in theirs]
+            assert np.allclose([h.score for h in ours], [h.score for h in theirs], atol=1e-5)
+
+
+def test_a_warm_searcher_falls_back_to_the_lean_encoder(tmp_path, tiny_bert_dir, monkeypatch):
+    import embed.encode.openvino
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated compile failure")
+
+    monkeypatch.setattr(embed.encode.openvino, "load_openvino", broken)
+    warm, cold = warm_and_cold(tmp_path, tiny_bert_dir, "auto")
+    with warm, cold:
+        assert type(warm.encoder).__name__ == "BertEncoder" and warm.encoder_note is None
+        assert [h.id for h in warm.ask("water", k=3).hits] == [h.id for h in cold.ask("water", k=3).hits]

@@ -134,9 +134,9 @@ def test_not_plain_bert_is_remembered_and_answered_by_the_library(tmp_path: Path
     assert kept["settings"] is None
     assert load_quick(tmp_path) is None
 
-    from embed.lean.encoder import _tokenizer
+    from embed.lean.encoder import load_tokenizer
 
-    assert isinstance(_tokenizer(tmp_path, quick=True), Tokenizer)
+    assert isinstance(load_tokenizer(tmp_path, quick=True), Tokenizer)
 
 
 @pytest.mark.parametrize("damage", ["", "{not json", '{"format": "other"}', None])

@@ -56,25 +56,34 @@ class OpenVINOEncoder(TransformerLean):
         return request.infer({name: feeds[name] for name in self.input_names})[0]
 
     def map_batches(self, embed: Any, batches: list[list[int]]) -> Any:
+        if self.requests == 1:  # one request (a question encoder): no thread to hand each batch to
+            yield from map(embed, batches)
+            return
         # infer() releases the GIL: while one worker's request runs on one core, the other's runs on the
         # other core or its batch is tokenised
         with ThreadPoolExecutor(max_workers=self.requests) as workers:
             yield from workers.map(embed, batches)
 
 
-def load_openvino(directory: str | Path, precision: str = "auto", *, cached: bool = True) -> OpenVINOEncoder:
+def load_openvino(
+    directory: str | Path, precision: str = "auto", *, cached: bool = True, questions: bool = False
+) -> OpenVINOEncoder:
     """The OpenVINO encoder of a derived model folder; ``precision``: auto | fp32 | bf16.
 
     ``cached``: keep the compiled model in the folder's cache/ (a later compile reads it: ~0.4 s saved on
-    every index run); the one-off float32 check at export time leaves no blob behind."""
-    from tokenizers import Tokenizer
+    every index run); the one-off float32 check at export time leaves no blob behind.
+    ``questions``: set up for one short text at a time in a long-running process (a server): the LATENCY
+    hint on one thread (a busy second core cannot stall it) and the quick Python WordPiece."""
+    from embed.lean.encoder import load_tokenizer
 
     directory = Path(directory)
     settings = read_settings(directory)
     config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT"}
+    if questions:
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1}
     if cached:
         config["CACHE_DIR"] = str(directory / OPENVINO_DIR / "cache")
     if precision in HINTS:
         config["INFERENCE_PRECISION_HINT"] = HINTS[precision]
     compiled = core().compile_model(str(directory / OPENVINO_DIR / "model.xml"), "CPU", config)
-    return OpenVINOEncoder(directory, settings, Tokenizer.from_file(str(directory / "tokenizer.json")), compiled)
+    return OpenVINOEncoder(directory, settings, load_tokenizer(directory, quick=questions), compiled)

@@ -248,7 +248,7 @@ def load_lean(directory: str | Path, *, threads: int | None = None) -> LeanEncod
     directory = Path(directory)
     settings = read_settings(directory)
     try:
-        tokenizer = _tokenizer(directory, quick=threads is None)
+        tokenizer = load_tokenizer(directory, quick=threads is None)
         if settings.get("kind") == "onnx":
             return OnnxEncoder(directory, settings, tokenizer, _session(directory / ONNX_FILE, threads))
         if settings.get("kind") == "bert":
@@ -267,7 +267,7 @@ def load_lean(directory: str | Path, *, threads: int | None = None) -> LeanEncod
     raise LeanUnavailable(str(directory), f"unknown kind {settings.get('kind')!r}")
 
 
-def _tokenizer(directory: Path, *, quick: bool = False) -> Any:
+def load_tokenizer(directory: Path, *, quick: bool = False) -> Any:
     """The model's tokenizer; ``quick``: the Python WordPiece for a question when the model's is plain BERT."""
     if quick:
         from embed.lean.wordpiece import load_quick

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,22 +64,27 @@ class Searcher:
         reader: IndexReader,
         encoder_loader: Callable[[str], object] | None = None,
         fusion: FusionConfig | None = None,
+        warm: bool = False,
     ) -> None:
         self.reader = reader
         self.fusion = fusion or DEFAULT_FUSION
+        self.warm = warm  # a long-running process: a question encoder slower to load, quicker to answer
         self._encoder = None
         self._load = encoder_loader
         self._last_query: tuple[str, np.ndarray] | None = None
+        self._helper: ThreadPoolExecutor | None = None  # warm hybrid questions: encodes beside SQLite
 
     @classmethod
-    def open(cls, directory: str | Path, fusion: str | None = None) -> Searcher:
+    def open(cls, directory: str | Path, fusion: str | None = None, *, warm: bool = False) -> Searcher:
         try:
             config = parse_fusion(fusion) if fusion else None
         except ValueError as exc:
             raise BadQuery(str(exc)) from None
-        return cls(open_reader(Path(directory)), fusion=config)
+        return cls(open_reader(Path(directory)), fusion=config, warm=warm)
 
     def close(self) -> None:
+        if self._helper is not None:
+            self._helper.shutdown(wait=True)
         self.reader.close()
 
     def __enter__(self) -> Searcher:
@@ -98,7 +104,7 @@ class Searcher:
         elif self._encoder is None:
             from index.search.query_encoder import choose_encoder
 
-            self._encoder, self.encoder_note = choose_encoder(self.reader.directory, self.reader.manifest)
+            self._encoder, self.encoder_note = choose_encoder(self.reader.directory, self.reader.manifest, warm=self.warm)
         return self._encoder
 
     def query_vector(self, question: str) -> np.ndarray:
@@ -119,10 +125,14 @@ class Searcher:
             raise BadQuery("the question is empty; ask something, e.g. semsearch ask \"who visited Tehran?\"")
         check_k(k)
         chosen, notices = self.resolve_mode(mode)
+        lexical = None
         if chosen in ("dense", "hybrid"):
             try:
                 encode_started = time.perf_counter()
-                vector = self.query_vector(question)
+                if chosen == "hybrid" and self.warm and getattr(self.reader, "hybrid_search", None) is None:
+                    vector, lexical = self.vector_beside_lexical(question, max(k, CANDIDATES))
+                else:
+                    vector = self.query_vector(question)
                 encode_s = time.perf_counter() - encode_started
             except ModelUnavailable as exc:
                 if mode != "auto":
@@ -134,15 +144,32 @@ class Searcher:
         elif chosen == "dense":
             pairs = self.dense_pairs(vector, k)
         else:
-            pairs = self.hybrid_pairs(question, vector, k)
+            pairs = self.hybrid_pairs(question, vector, k, lexical=lexical)
         hits = self.hits(pairs)
         total_s = time.perf_counter() - started
         timings = {"encode": encode_s * 1000.0, "search": (total_s - encode_s) * 1000.0}
         return SearchResult(question, chosen, hits, notices, timings)
 
-    def hybrid_pairs(self, text: str, vector: np.ndarray, k: int, exclude=lambda pk: False) -> list[tuple[int, float]]:
+    def vector_beside_lexical(self, question: str, depth: int) -> tuple[np.ndarray, list[tuple[int, float]]]:
+        """(vector, lexical ranking): the question encoded on a helper thread while SQLite ranks it on this one
+        (the searcher's connection stays on its own thread). Both release the GIL, so with two cores a warm
+        hybrid question costs the longer of the two, not their sum."""
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-encode")
+        pending = self._helper.submit(self.query_vector, question)
+        try:
+            lexical = self.reader.store.lexical_search(question, depth)
+        except BaseException:
+            wait([pending])  # never leave the helper encoding into a searcher being torn down
+            raise
+        return pending.result(), lexical
+
+    def hybrid_pairs(
+        self, text: str, vector: np.ndarray, k: int, exclude=lambda pk: False, lexical: list | None = None
+    ) -> list[tuple[int, float]]:
         """Fuse the dense and lexical rankings (each CANDIDATES deep) with the configured fusion; a store
-        that fuses in its engine (Milvus: RRFRanker) does RRF there, with the excluded pks filtered out."""
+        that fuses in its engine (Milvus: RRFRanker) does RRF there, with the excluded pks filtered out.
+        ``lexical``: the lexical ranking when it is already known (vector_beside_lexical)."""
         depth = max(k, CANDIDATES)
         engine = getattr(self.reader, "hybrid_search", None)
         if engine is not None and self.fusion.method == "rrf" and self.fusion.rrf_k >= 1 \
@@ -151,8 +178,9 @@ class Searcher:
             if isinstance(excluded, (set, frozenset)) or excluded is None:
                 return engine(text, vector, depth, self.fusion.rrf_k, k, frozenset(excluded or ()))
         dense = dict(self.dense_pairs(vector, depth, exclude))
-        lexical = {pk: s for pk, s in self.reader.store.lexical_search(text, depth) if not exclude(pk)}
-        return fuse_hits(self.fusion, dense, lexical)[:k]
+        if lexical is None:
+            lexical = self.reader.store.lexical_search(text, depth)
+        return fuse_hits(self.fusion, dense, {pk: s for pk, s in lexical if not exclude(pk)})[:k]
 
     def resolve_mode(self, mode: str) -> tuple[str, list[str]]:
         """The mode to run ("auto": hybrid when vectors exist, else lexical) and notices for the user."""

@@ -228,7 +228,7 @@ def open_generation(directory: Path, fusion: str | None) -> Generation:
 
 
 def open_warm(directory: Path, fusion: str | None) -> Searcher:
-    searcher = open_index(directory, fusion=fusion)
+    searcher = open_index(directory, fusion=fusion, warm=True)
     try:
         searcher.ask("warm up", k=1)
     except (SemsearchError, EmbedError):
