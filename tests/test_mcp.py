@@ -54,6 +54,9 @@ async def exercise(client, directory) -> None:
     got = payload(await client.call_tool("get", {"ids": [moon]}))["passages"]
     assert got[0]["id"] == moon and got[0]["source"] == moon.split("#")[0]
     assert got[0]["title"] == "Moon Landing Anniversary" and got[0]["previous"] is None
+    partial = payload(await client.call_tool("get", {"ids": ["nowhere.txt#3", moon]}))
+    assert [p["id"] for p in partial["passages"]] == [moon]
+    assert partial["missing"][0]["id"] == "nowhere.txt#3" and "no passage" in partial["missing"][0]["error"]
     near = payload(await client.call_tool("related", {"id": moon, "k": 2, "other_articles": True}))
     assert near["hits"] and all(hit["source"] != got[0]["source"] for hit in near["hits"])
     assert payload(await client.call_tool("related", {"text": "lentil soup", "k": 1}))["hits"]

@@ -96,6 +96,27 @@ def test_passages_in_the_engine_equal_the_local_ones(pair):
                    [s.passage for s in here.reader.store.passages_of(source)]
 
 
+def test_neighbour_ids_in_the_engine_equal_the_local_ones(corpus, tmp_path, tiny_bert_dir, store_uri):
+    topics = ["rivers", "granite", "harbours", "orchards", "glaciers", "lanterns", "meadows", "comets"]
+    (corpus / "long.txt").write_text("\n\n".join(
+        f"Paragraph {i} is about {t}. " + " ".join(f"The {t} of region {j} were surveyed in detail." for j in range(6))
+        for i, t in enumerate(topics)), encoding="utf-8")
+    build([corpus], tmp_path / "local", model=str(tiny_bert_dir))
+    build([corpus], tmp_path / "idx", model=str(tiny_bert_dir), store=store_uri)
+    try:
+        with Searcher.open(tmp_path / "idx") as remote, Searcher.open(tmp_path / "local") as here:
+            ids = [s.passage.id for s in here.reader.store.passages_of("docs/long.txt")]
+            assert len(ids) >= 4
+            for ordinal in range(len(ids)):
+                expected = (ids[ordinal - 1] if ordinal else None, ids[ordinal + 1] if ordinal + 1 < len(ids) else None)
+                assert here.reader.store.neighbour_ids("docs/long.txt", ordinal) == expected
+                assert remote.reader.store.neighbour_ids("docs/long.txt", ordinal) == expected
+            assert here.reader.store.neighbour_ids("docs/none.txt", 0) == (None, None)
+            assert remote.reader.store.neighbour_ids("docs/none.txt", 0) == (None, None)
+    finally:
+        drop_collections(tmp_path / "idx")
+
+
 def test_lexical_and_hybrid(pair):
     directory, _, _ = pair
     with Searcher.open(directory, fusion="rrf:10") as idx:

@@ -9,34 +9,14 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from index.cli import options
 from index.cli.output import err, fail, friendly_errors, out, print_json
+from index.cli.typer_options import IndexDir, JsonFlag, command_argument, command_option
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Local semantic search over your articles: index paragraphs, ask questions, find related passages.",
 )
-
-
-
-def typer_option(opt: options.Opt):
-    """The typer option of an entry of index/cli/options.py (the table the quick path parses with)."""
-    extra = {key: getattr(opt, key) for key in ("min", "max", "envvar") if getattr(opt, key) is not None}
-    return typer.Option(opt.default, *opt.flags, help=opt.help, show_default=opt.show_default, **extra)
-
-
-def command_option(command: str, field: str):
-    return typer_option(options.option(command, field))
-
-
-def command_argument(command: str):
-    argument = options.COMMANDS[command][0]
-    return typer.Argument(... if argument.required else None, help=argument.help)
-
-
-IndexDir = typer_option(options.INDEX_DIR)
-JsonFlag = typer_option(options.AS_JSON)
 
 
 @app.command("index")

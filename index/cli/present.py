@@ -97,8 +97,12 @@ def show_result(result, searcher, request: Request, stdout: TextIO, stderr: Text
         stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
         return
     style = styler(stdout)
-    highlight = request.command == "ask" and style("x", "bold") != "x"  # only where it can be seen
-    stdout.write(format_hits(result, pick_highlights(result, searcher) if highlight else {}, style) + "\n")
+    spans = {}
+    if request.command == "ask" and style("x", "bold") != "x":  # highlight only where it can be seen
+        from index.search.highlight import pick_highlights
+
+        spans = pick_highlights(result, searcher)
+    stdout.write(format_hits(result, spans, style) + "\n")
 
 
 def format_hits(result, spans: dict[str, tuple[int, int]], style: Style) -> str:
@@ -112,14 +116,3 @@ def format_hits(result, spans: dict[str, tuple[int, int]], style: Style) -> str:
         text = hit.text if not span else hit.text[: span[0]] + style(hit.text[span[0] : span[1]], "bold yellow") + hit.text[span[1] :]
         blocks.append(head + "\n   " + text)
     return "\n\n".join(blocks) + "\n\n" + style(f"({result.mode})", "dim")
-
-
-def pick_highlights(result, searcher) -> dict[str, tuple[int, int]]:
-    """The sentence of each hit that best answers the question: by embedding (one batch for all hits)
-    when the question was answered with vectors, else by shared words."""
-    from index.search.highlight import best_sentences_dense, best_sentence_lexical
-
-    if result.mode in ("dense", "hybrid"):
-        query = searcher.query_vector(result.query)  # the vector the search used, not encoded again
-        return best_sentences_dense(query, {h.id: h.text for h in result.hits}, searcher.encoder)
-    return {h.id: best_sentence_lexical(result.query, h.text) for h in result.hits}

@@ -12,10 +12,8 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-IndexDir = typer.Option(
-    None, "--index", envvar="SEMSEARCH_INDEX", help="Index directory [default: ./.semsearch]", show_default=False
-)
-FusionOpt = typer.Option(None, "--fusion", help="Hybrid fusion: rrf, rrf:K or weighted:W [default: rrf:10]")
+from index.cli.typer_options import Fusion as FusionOpt
+from index.cli.typer_options import IndexDir
 
 
 def one_thread_per_question() -> None:

@@ -40,3 +40,12 @@ def best_sentences_dense(query: np.ndarray, texts: dict[str, str], encoder) -> d
         if key not in scores or score > scores[key]:
             best[key], scores[key] = span, float(score)
     return best
+
+
+def pick_highlights(result, searcher) -> dict[str, tuple[int, int]]:
+    """The sentence of each hit that best answers the question: by embedding (one batch for all hits)
+    when the question was answered with vectors, else by shared words."""
+    if result.mode in ("dense", "hybrid"):
+        query = searcher.query_vector(result.query)  # the vector the search used, not encoded again
+        return best_sentences_dense(query, {h.id: h.text for h in result.hits}, searcher.encoder)
+    return {h.id: best_sentence_lexical(result.query, h.text) for h in result.hits}

@@ -4,7 +4,9 @@ for servers that show or cite a passage: GET /api/passages/{id} and the MCP `get
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from index.errors import UnknownPassage
 from index.search.searcher import Searcher
 
 
@@ -29,8 +31,19 @@ def view_passage(searcher: Searcher, passage_id: str) -> PassageView:
     """The passage ``passage_id`` and its neighbours' ids; UnknownPassage (with a suggestion) if absent."""
     stored = searcher.anchor(passage_id)
     p = stored.passage
-    ids = [s.passage.id for s in searcher.reader.store.passages_of(p.source)]
-    at = ids.index(p.id)
-    previous = ids[at - 1] if at > 0 else None
-    following = ids[at + 1] if at + 1 < len(ids) else None
+    previous, following = searcher.reader.store.neighbour_ids(p.source, p.ordinal)
     return PassageView(p.id, p.source, p.title, p.ordinal, p.start, p.end, p.text, previous, following, p.page)
+
+
+def view_passages(searcher: Searcher, ids: list[str]) -> dict[str, Any]:
+    """The passages found, in the order asked, and the ids that are not there; UnknownPassage if none is."""
+    found, missing, first_problem = [], [], None
+    for passage_id in ids:
+        try:
+            found.append(view_passage(searcher, passage_id).to_dict())
+        except UnknownPassage as exc:
+            missing.append({"id": passage_id, "error": " ".join(str(exc).split())})
+            first_problem = first_problem or exc
+    if not found:
+        raise first_problem
+    return {"passages": found, "missing": missing} if missing else {"passages": found}

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from embed.errors import EmbedError, ModelUnavailable
 from index.errors import BadQuery, IndexBusy, IndexCorrupt, IndexNotFound, SemsearchError, UnknownPassage
+from index.search.highlight import best_sentence_lexical, pick_highlights
 from index.search.passages import view_passage
 from index.search.searcher import MODES
 from index.serve.live import IndexUnavailable, LiveIndex, one_line
@@ -86,9 +87,6 @@ def with_highlights(result, searcher, how: str) -> dict:
     "words": the sentence sharing most words with the question (instant); "meaning": the sentence whose
     embedding is nearest the question's (as the terminal shows it; encodes every sentence of every hit,
     about a second for ten abstracts on one core, during which this generation answers nothing else)."""
-    from index.cli.present import pick_highlights  # plain functions, no typer or rich
-    from index.search.highlight import best_sentence_lexical
-
     payload = result.to_dict()
     if how == "meaning":
         spans = pick_highlights(result, searcher) if result.hits else {}

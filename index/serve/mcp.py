@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field
 
 from embed.errors import EmbedError
 from index.errors import BadQuery, SemsearchError
-from index.search.passages import view_passage
+from index.search.passages import view_passages
 from index.serve.live import LiveIndex, one_line
 
 MAX_K = 100
@@ -52,8 +52,9 @@ def build_server(live: LiveIndex):
     def get(ids: Annotated[list[str], Field(min_length=1, max_length=MAX_IDS, description="Passage ids, e.g. "
                                                 "['docs/a.txt#3'], as returned by search.")]) -> dict[str, Any]:
         """Full passages by id: text, source file, title, page (PDFs), position (ordinal, start, end) and the
-        ids of the passages before and after it in its document."""
-        return answer(live, lambda s: {"passages": [view_passage(s, pid).to_dict() for pid in ids]})
+        ids of the passages before and after it in its document. Ids not in the index are listed under
+        "missing" with the reason (and the nearest id when there is one); an error only if none is found."""
+        return answer(live, lambda s: view_passages(s, ids))
 
     def related(
         id: Annotated[str | None, Field(description="A passage id to find neighbours of.")] = None,  # noqa: A002

@@ -155,6 +155,13 @@ class Store:
         )
         return [_row_to_passage(r) for r in rows]
 
+    def neighbour_ids(self, source: str, ordinal: int) -> tuple[str | None, str | None]:
+        """The ids of the passages just before and after ``ordinal`` in ``source`` (None at either end)."""
+        query = "SELECT id FROM passages WHERE source = ? AND ordinal {} ? ORDER BY ordinal {} LIMIT 1"
+        before = self.conn.execute(query.format("<", "DESC"), (source, ordinal)).fetchone()
+        after = self.conn.execute(query.format(">", "ASC"), (source, ordinal)).fetchone()
+        return (before[0] if before else None), (after[0] if after else None)
+
     def passages_by_pk(self, pks: Iterable[int]) -> dict[int, StoredPassage]:
         pks = [int(p) for p in pks]
         found: dict[int, StoredPassage] = {}

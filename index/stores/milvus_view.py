@@ -77,6 +77,13 @@ class MilvusPassages:
     def passages_of(self, source: str) -> list[StoredPassage]:
         return sorted(map(to_passage, self.rows(f"source == {quoted(source)}")), key=lambda s: s.passage.ordinal)
 
+    def neighbour_ids(self, source: str, ordinal: int) -> tuple[str | None, str | None]:
+        """The ids of the passages before and after ``ordinal`` in ``source`` (a document's ordinals run
+        0, 1, 2, ...: every run writes a changed document's passages whole)."""
+        rows = self.rows(f"source == {quoted(source)} and ordinal in [{int(ordinal) - 1}, {int(ordinal) + 1}]", limit=2)
+        by_ordinal = {int(row["ordinal"]): str(row["id"]) for row in rows}
+        return by_ordinal.get(int(ordinal) - 1), by_ordinal.get(int(ordinal) + 1)
+
     def similar_ids(self, passage_id: str, limit: int = 1) -> list[str]:
         return [s.passage.id for s in self.passages_of(passage_id.split("#", 1)[0])[:limit]]
 
