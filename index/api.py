@@ -111,6 +111,9 @@ class IndexInfo:
     model_files: str | None = None  # the shared model files (lean query encoder, OpenVINO IR) on this machine
     model_files_bytes: int = 0  # their size, not part of size_bytes: every index of the model shares them
     store: str | None = None  # where passages and vectors live when not in the folder ("milvus:URI#collection")
+    # a Milvus Lite file's size on disk (every collection in it: other indexes may share the file), not part of
+    # size_bytes; None without an outside store, or for a server, whose storage the engine manages
+    store_bytes: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,6 +137,7 @@ def describe_index(directory: str | Path | None = None) -> IndexInfo:
             (m.faiss or {}).get("exact"), m.precision, str(shared.directory) if shared else None,
             shared.size_bytes() if shared else 0,
             f"{m.store['kind']}:{m.store['uri']}#{m.store.get('active')}" if m.store else None,
+            store_file_usage(m.store),
         )
     finally:
         reader.close()
@@ -149,6 +153,18 @@ def disk_usage(directory: Path) -> int:
         except OSError:
             continue
     return total
+
+
+def store_file_usage(store: dict | None) -> int | None:
+    """Bytes a Milvus Lite file (or folder) takes on disk; None for no outside store or a server."""
+    uri = (store or {}).get("uri")
+    if not uri or "://" in uri:
+        return None
+    path = Path(uri)
+    try:
+        return disk_usage(path) if path.is_dir() else path.stat().st_blocks * 512
+    except OSError:
+        return None
 
 
 def shared_model_files(fingerprint: str | None):

@@ -256,6 +256,12 @@ def test_cli_index_ask_info_follow_the_store(corpus, tmp_path, tiny_bert_dir, st
         info = runner.invoke(app, ["info", "--index", idx, "--json"])
         details = json.loads(info.stdout)
         assert details["store"].startswith("milvus:") and details["lexical_present"] and details["vectors"] > 0
+        if "://" in store_uri:  # a server's storage is the engine's own
+            assert details["store_bytes"] is None
+        else:  # the Lite file is counted apart from the folder
+            assert details["store_bytes"] > 0 and details["size_bytes"] > 0
+        text = runner.invoke(app, ["info", "--index", idx]).output
+        assert ("in the Milvus Lite file" in text) != ("://" in store_uri) and "Traceback" not in text
         bad = runner.invoke(app, ["index", str(corpus), "--index", idx, "--store", "milvus:http://u:p@h:1"])
         assert bad.exit_code == 1 and "credentials" in bad.output and "Traceback" not in bad.output
     finally:

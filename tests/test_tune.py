@@ -156,7 +156,7 @@ def scripted_fit(monkeypatch, scores: list[float], plan: FitPlan, step_seconds: 
     def evaluate() -> HeldoutScore:
         seen.append(float(model.weight.detach()))
         score = scores[min(len(seen) - 1, len(scores) - 1)]
-        return HeldoutScore(recall=score, mrr=score)
+        return HeldoutScore(recall=score, mrr=score, ndcg=score)
 
     result = fit(model, optimizer, plan, lambda epoch: [0, 1], step, evaluate, started=clock.now)
     return result, float(model.weight.detach()), seen
@@ -195,7 +195,8 @@ def test_without_a_heldout_slice_the_last_weights_are_kept(monkeypatch):
         (875, "static", 512, 0.1),  # SciFact's train split: the hand-tuned values
         (10_000, "static", 1024, 0.1 * (1000 / 10_000) ** 0.5),
         (100_000, "static", 1024, 0.01),
-        (875, "base", 64, 5e-5),
+        (875, "base", 16, 5e-5),
+        (2_000, "base", 32, 5e-5 * (1000 / 2_000) ** 0.5),
         (100, "base", 16, 5e-5),
         (40_000, "base", 64, 5e-5 * (1000 / 40_000) ** 0.5),
     ],
@@ -212,8 +213,57 @@ def test_static_training_stops_early_and_reports_its_curve(concept_tokenizer):
     model, report = tune_static(concept_pairs(), concept_tokenizer, settings)
     assert report.stopped == "early stopping" and report.epochs < 40
     assert report.curve[0].step == 0 and report.recall_before == report.curve[0].recall
-    best = max(report.curve, key=lambda p: (p.mrr, p.recall))
+    best = max(report.curve, key=lambda p: (p.ndcg, p.mrr, p.recall))
     assert report.best_step == best.step and report.recall_after == best.recall > report.recall_before
+
+
+def test_batches_never_repeat_a_text_counting_hard_negatives():
+    pairs = [TrainingPair(f"q{i}", f"p{i}", f"p{(i + 1) % 12}") for i in range(12)]  # each negative is a passage
+    for seed in range(5):
+        batches = no_duplicate_batches(pairs, 4, random.Random(seed))
+        assert sorted(i for batch in batches for i in batch) == list(range(12))
+        for batch in batches:
+            texts = [t for i in batch for t in (pairs[i].query, pairs[i].passage, pairs[i].negative)]
+            assert len(texts) == len(set(texts))
+
+
+def test_bm25_negatives_are_the_best_ranked_passage_that_is_not_the_querys_own():
+    from index.evaluate.negatives import mine_bm25_negatives
+
+    pairs = [
+        TrainingPair("vitamin d and bone fractures", "Vitamin D supplements lowered hip fractures in older women."),
+        TrainingPair("vitamin d and bone fractures", "Bone density rose with vitamin D."),
+        TrainingPair("river delta sediment", "Deltas form where a river drops its sediment."),
+        TrainingPair("zzz qqq", "Nothing shares these words."),
+    ]
+    corpus = ["Vitamin D and fractures: no effect on bone fractures in men given vitamin D.", "Cats sleep a lot."]
+    mined = mine_bm25_negatives(pairs, corpus)
+    assert [(p.query, p.passage) for p in mined] == [(p.query, p.passage) for p in pairs]
+    assert mined[0].negative == mined[1].negative == corpus[0]  # never one of the query's own two passages
+    assert mined[2].negative is None or mined[2].negative not in {pairs[2].passage}
+    assert mined[3].negative is None
+
+
+def test_base_fine_tuning_with_hard_negatives(monkeypatch, tiny_bert_dir):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from embed.train.base import tune_base
+
+    columns = []
+    forward = MultipleNegativesRankingLoss.forward
+
+    def counting(self, features, labels):
+        columns.append(len(features))
+        return forward(self, features, labels)
+
+    monkeypatch.setattr(MultipleNegativesRankingLoss, "forward", counting)
+    plain = concept_pairs()
+    hard = [TrainingPair(p.query, p.passage, f"filler {i} " + p.passage[::-1]) for i, p in enumerate(plain)]
+    settings = TuneSettings(epochs=1, batch_size=16, lr=1e-3, time_budget=60)
+    for pairs, expected in ((hard, 3), (plain, 2)):
+        columns.clear()
+        _, report = tune_base(pairs, str(tiny_bert_dir), settings)
+        assert report.steps >= 1 and set(columns) == {expected}
 
 
 def test_base_fine_tuning_on_a_tiny_model(tmp_path, tiny_bert_dir):
@@ -245,6 +295,7 @@ def test_base_fine_tuning_on_a_tiny_model(tmp_path, tiny_bert_dir):
         (["--base", "m", "--tokenizer", "t.json", "--matryoshka", "8"], 2, "--tokenizer, --matryoshka only apply"),
         (["--time-budget", "0"], 1, "time budget must be a positive number"),
         (["--base", "{missing}"], 1, "cannot load embedding model"),
+        (["--hard-negatives"], 2, "--hard-negatives only applies with --base"),
     ],
 )
 def test_bad_tune_options(tmp_path, extra, code, message):
@@ -291,7 +342,7 @@ def test_cli_tune_saves_a_model_that_loads_and_indexes(tmp_path, monkeypatch):
     summary = json.loads(result.stdout)
     assert summary["model"] == str(out) and summary["sources"][0]["pairs"] == len(concept_pairs())
     card = (out / "README.md").read_text()
-    assert "held-out Recall@10" in card and "pairs.jsonl" in card and "WordPiece trained" in card
+    assert "held-out nDCG@10" in card and "pairs.jsonl" in card and "WordPiece trained" in card
 
     model = SentenceTransformer(str(out), device="cpu")
     assert model.get_embedding_dimension() == 32 and model[0].tokenizer.truncation is None
@@ -410,3 +461,22 @@ def test_hub_id_tokenizer_follows_the_offline_rules(tmp_path, monkeypatch, no_bu
     tokenizer = load_tokenizer("someone/cached-model")
     assert loaded == ["someone/cached-model"] and tokenizer.truncation is None
     assert tokenizer.get_vocab_size() == load_tokenizer(str(tiny_bert_dir)).get_vocab_size()
+
+
+def test_heldout_ndcg_equals_a_hand_computed_value():
+    import math
+
+    import numpy as np
+
+    from embed.train.heldout import Heldout
+
+    held = [TrainingPair("q1", "p1"), TrainingPair("q2", "p2"), TrainingPair("q2", "p3")]
+    names = ["p1", "p2", "p3", "x1", "x2"]
+    heldout = Heldout(held, names, most_candidates=10, seed=0)
+    assert heldout.candidates == names
+    rows = {"q1": [0.8, 0, 0, 0.9, 0], "q2": [0, 0.9, 0.5, 0, 0.7]}  # q1: x1, p1, ...  q2: p2, x2, p3, ...
+    score = heldout.score(lambda qs: np.array([rows[q] for q in qs]), lambda ps: np.eye(5)[[names.index(p) for p in ps]])
+    q1 = (1 / math.log2(3)) / 1.0
+    q2 = (1 + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    assert score.ndcg == pytest.approx((q1 + q2) / 2)
+    assert score.mrr == pytest.approx((1 / 2 + 1) / 2) and score.recall == pytest.approx(1.0)

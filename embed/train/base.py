@@ -10,8 +10,9 @@ in a batch). AdamW, a linear warm-up over the first 10% of an epoch, gradients c
 bf16 instructions (AMX, AVX-512 BF16: ``embed.encode.precision``) forward and backward run under bf16
 autocast while the weights and optimizer state stay float32, so the saved model is an ordinary float32
 one. Batch size and learning rate follow the data (``TuneSettings.scaled``); how long it trains is chosen
-on a held-out slice of the pairs within the time budget (``embed.train.fit``). BM25-mined hard negatives
-are not used: nothing here has shown them to help yet.
+on a held-out slice of the pairs within the time budget (``embed.train.fit``). Pairs that carry a hard
+negative (``TrainingPair.negative``, e.g. mined by BM25: index/evaluate/negatives.py) add it as a third
+column: each query is then ranked against every passage and every negative of its batch.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def tune_base(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         result = train_base(model, train, heldout, settings, started, progress, bf16=chosen == "bf16")
-    return model, make_report(pairs, train, heldout, result, settings, base=base, precision=chosen)
+    return model, make_report(pairs, train, heldout, result, settings, base=base, precision=chosen,
+                              hard_negatives=sum(1 for pair in train if pair.negative))
 
 
 def autocast(bf16: bool):
@@ -83,10 +85,10 @@ def train_base(model, train: list[TrainingPair], heldout: Heldout, settings: Tun
     tokenize = getattr(model, "preprocess", None) or model.tokenize  # `tokenize` is deprecated in ST 6
 
     def step(batch: list[TrainingPair]) -> float:
-        features = [
-            tokenize([query_prompt + p.query for p in batch]),
-            tokenize([passage_prompt + p.passage for p in batch]),
-        ]
+        columns = [[query_prompt + p.query for p in batch], [passage_prompt + p.passage for p in batch]]
+        if all(p.negative for p in batch):
+            columns.append([passage_prompt + str(p.negative) for p in batch])
+        features = [tokenize(column) for column in columns]
         with autocast(bf16):
             loss = loss_fn(features, None)
         optimizer.zero_grad(set_to_none=True)

@@ -3,7 +3,8 @@
 The length of training is chosen by the data, not by a fixed epoch count:
 
 - the held-out queries (``embed.train.heldout``) are scored before training and ``evals_per_epoch`` times
-  per epoch; the weights with the best held-out MRR are kept and put back at the end;
+  per epoch; the weights with the best held-out nDCG@10 (MRR, then Recall@10 on ties) are kept and put back
+  at the end;
 - an evaluation that is not better halves the learning rate (reduce on plateau); ``patience`` of them
   in a row stop training (early stopping);
 - ``time_budget_s`` bounds the whole run, counted from ``started`` (tokenizing and evaluations included):
@@ -34,7 +35,7 @@ class FitPlan:
     max_epochs: int
     time_budget_s: float
     lr: float
-    patience: int = 3  # evaluations in a row without a better held-out MRR before stopping
+    patience: int = 3  # evaluations in a row without a better held-out score before stopping
     evals_per_epoch: int = 1
     warmup_steps: int = 0  # the learning rate rises linearly over these first steps
 
@@ -47,6 +48,7 @@ class CurvePoint:
     recall: float  # held-out Recall@10
     mrr: float
     lr: float  # the learning rate the next steps use
+    ndcg: float = 0.0  # held-out nDCG@10: picks the checkpoint
 
 
 @dataclass
@@ -106,7 +108,7 @@ def fit(
         elif result.curve:
             bad += 1
             lr *= PLATEAU_FACTOR
-        point = CurvePoint(result.steps, result.epochs, clock.elapsed(), score.recall, score.mrr, lr)
+        point = CurvePoint(result.steps, result.epochs, clock.elapsed(), score.recall, score.mrr, lr, score.ndcg)
         result.curve.append(point)
         result.best = point if improved else result.best
         return bad >= plan.patience

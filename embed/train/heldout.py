@@ -3,8 +3,9 @@
 ``split_heldout`` takes a seeded sample of whole queries (all their pairs) out of the training pairs;
 ``Heldout`` ranks those queries against candidate passages (the held-out passages plus a seeded sample of
 the others, capped so one evaluation stays cheap) with whatever encoder it is given, and returns the
-Recall@10 and MRR of the relevant passages. MRR (over the whole candidate list) moves with every change
-in rank, so it is the number that picks the best checkpoint; Recall@10 is reported beside it.
+nDCG@10, Recall@10 and MRR of the relevant passages. nDCG@10 -- what `semsearch bench` reports first --
+picks the best checkpoint; MRR (over the whole candidate list, it moves with every change in rank) breaks
+ties, then Recall@10.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ Encode = Callable[[Sequence[str]], np.ndarray]
 class HeldoutScore:
     recall: float  # mean Recall@10 of the held-out queries
     mrr: float  # mean reciprocal rank of each query's best-ranked relevant passage, over all candidates
+    ndcg: float  # mean nDCG@10 (binary relevance)
 
     def better_than(self, other: HeldoutScore | None) -> bool:
-        return other is None or (self.mrr, self.recall) > (other.mrr, other.recall)
+        return other is None or (self.ndcg, self.mrr, self.recall) > (other.ndcg, other.mrr, other.recall)
 
 
 def split_heldout(
@@ -74,10 +76,13 @@ class Heldout:
             return None
         scores = encode_queries(self.queries) @ encode_passages(self.candidates).T
         order = np.argsort(-scores, axis=1, kind="stable")
-        recalls, ranks = [], []
+        discounts = 1.0 / np.log2(np.arange(2, RECALL_AT + 2))
+        recalls, ranks, ndcgs = [], [], []
         for row, query in enumerate(self.queries):
             relevant = self.relevant[query]
             hit = np.isin(order[row], list(relevant))
             recalls.append(hit[:RECALL_AT].sum() / len(relevant))
             ranks.append(1.0 / (1 + int(np.argmax(hit))))
-        return HeldoutScore(float(np.mean(recalls)), float(np.mean(ranks)))
+            top = hit[:RECALL_AT]
+            ndcgs.append(float(top @ discounts[: len(top)]) / discounts[: len(relevant)].sum())
+        return HeldoutScore(float(np.mean(recalls)), float(np.mean(ranks)), float(np.mean(ndcgs)))

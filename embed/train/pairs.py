@@ -17,6 +17,7 @@ class TuneError(EmbedError):
 class TrainingPair:
     query: str
     passage: str
+    negative: str | None = None  # a passage that looks relevant and is not (e.g. mined by BM25), or None
 
 
 def distinct_pairs(pairs: Sequence[TrainingPair]) -> list[TrainingPair]:
@@ -31,14 +32,15 @@ def no_duplicate_batches(pairs: Sequence[TrainingPair], batch_size: int, rng: ra
     """Shuffled batches of pair indices in which no text (query or passage) occurs twice.
 
     Like sentence-transformers' NO_DUPLICATES sampler: a pair that clashes with the open batch waits
-    for a later one. Every pair is used exactly once per epoch.
+    for a later one (a hard negative counts as one of its texts: it must not be another pair's passage).
+    Every pair is used exactly once per epoch.
     """
     order = list(range(len(pairs)))
     rng.shuffle(order)
     open_batches: list[tuple[list[int], set[str]]] = []
     done: list[list[int]] = []
     for index in order:
-        texts = {pairs[index].query, pairs[index].passage}
+        texts = {pairs[index].query, pairs[index].passage, pairs[index].negative} - {None}
         home = next((b for b in open_batches if not texts & b[1]), None)
         if home is None:
             home = ([], set())

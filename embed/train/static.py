@@ -131,6 +131,7 @@ def make_report(pairs, train, heldout: Heldout, result: FitResult, settings: Tun
         candidates=len(heldout.candidates) if heldout else 0,
         recall_before=first and first.recall, recall_after=best and best.recall,
         mrr_before=first and first.mrr, mrr_after=best and best.mrr,
+        ndcg_before=first and first.ndcg, ndcg_after=best and best.ndcg,
         steps=result.steps, epochs=round(result.epochs, 3), seconds=result.seconds, stopped=result.stopped,
         best_step=best and best.step, pairs_per_s=len(train) * result.epochs / max(result.seconds, 1e-9),
         final_loss=result.epoch_losses[-1] if result.epoch_losses else float("nan"), settings=settings,

@@ -61,7 +61,9 @@ def format_info(details) -> str:
         ("lexical", ("BM25 (SQLite FTS5)" if not getattr(details, "store", None) else "BM25 (Milvus)")
                     if details.lexical_present else "absent"),
         ("passages in", details.precision or "not encoded yet"),
-        ("size on disk", format_size(details.size_bytes)),
+        ("size on disk", format_size(details.size_bytes) + (
+            f" here, {format_size(details.store_bytes)} in the Milvus Lite file" if getattr(details, "store_bytes", None)
+            is not None else " here (the store's own storage not counted)" if getattr(details, "store", None) else "")),
         ("model files", f"{format_size(details.model_files_bytes)} in {details.model_files} (shared by every index of "
                         "this model)" if details.model_files else "none on this machine yet (the next question or "
                         "`semsearch index` makes them)"),

@@ -54,6 +54,11 @@ def tune(
         3, "--patience", min=1, help="Held-out evaluations in a row without improvement before training stops."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed, data and settings give the same model."),
+    hard_negatives: Optional[bool] = typer.Option(
+        None, "--hard-negatives/--no-hard-negatives", show_default=False,
+        help="With --base: add to each pair the passage BM25 ranks highest for its query that is not its own (a "
+        "third text per pair) [default: on with --base]",
+    ),
     matryoshka: Optional[str] = typer.Option(
         None, "--matryoshka", help="Also train these smaller dims, e.g. 128,64 (MatryoshkaLoss).", show_default=False
     ),
@@ -83,6 +88,8 @@ def tune(
                     if value is not None]
         if clashing:
             raise typer.BadParameter(f"{', '.join(clashing)} only apply to a static model, not with --base")
+    elif hard_negatives:
+        raise typer.BadParameter("--hard-negatives only applies with --base (fine-tuning a pretrained model)")
     settings = TuneSettings(
         dim=dim or 256, epochs=epochs, batch_size=batch_size, lr=lr or None, time_budget=time_budget, patience=patience, seed=seed,
         matryoshka=parse_dims(matryoshka),
@@ -102,7 +109,12 @@ def tune(
             else:
                 from embed.train.base import tune_base
 
-                model, report = tune_base(data.pairs, base, settings, progress, corpus=data.corpus)
+                pairs = data.pairs
+                if hard_negatives is not False:
+                    from index.evaluate.negatives import mine_bm25_negatives
+
+                    pairs = mine_bm25_negatives(pairs, data.corpus)
+                model, report = tune_base(pairs, base, settings, progress, corpus=data.corpus)
                 tok_text = f"the tokenizer of `{base}`"
         card = CardInput(report, tok_text, data, [], list(data.warnings))
         save_tuned(model, target, render_card(card))
@@ -202,13 +214,14 @@ def render_card(card: CardInput) -> str:
         *settings_text(r), "", "## Results", "",
         f"- training: {r.steps:,} steps ({r.epochs:g} epochs) in {r.seconds:.1f} s ({r.pairs_per_s:,.0f} pairs/s), "
         f"stopped by {r.stopped}; final epoch loss {r.final_loss:.4f}",
-        f"- held-out Recall@10: {heldout_text(r)}",
+        f"- held-out: {heldout_text(r)}",
     ]
     if r.curve:
-        lines += ["", "| step | epochs | seconds | held-out Recall@10 | MRR | lr after |", "|---|---|---|---|---|---|"]
+        lines += ["", "| step | epochs | seconds | held-out nDCG@10 | Recall@10 | MRR | lr after |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [
             f"| {p.step}{' (kept)' if p.step == r.best_step else ''} | {p.epoch:.2f} | {p.seconds:.1f} | "
-            f"{p.recall:.3f} | {p.mrr:.3f} | {p.lr:.3g} |" for p in r.curve
+            f"{p.ndcg:.3f} | {p.recall:.3f} | {p.mrr:.3f} | {p.lr:.3g} |" for p in r.curve
         ]
     if card.bench:
         lines += ["", "## Benchmark (`semsearch bench`)", ""]
@@ -237,12 +250,13 @@ def settings_text(r) -> list[str]:
     return [
         *([] if r.base else [f"- dimensions: {s.dim}{dims}", f"- initial token vectors: N(0, {s.init_std:g}), seeded"]),
         f"- loss: MultipleNegativesRankingLoss (scale {s.scale:g}; in-batch negatives, no text twice in a batch)"
-        + (" inside MatryoshkaLoss" if s.matryoshka else ""),
-        f"- batch size {s.batch_size}, {optimizer} at lr {s.lr:.3g}, halved when the held-out MRR stops "
+        + (" inside MatryoshkaLoss" if s.matryoshka else "")
+        + (f"; {r.hard_negatives:,} pairs with a BM25 hard negative" if r.hard_negatives else ""),
+        f"- batch size {s.batch_size}, {optimizer} at lr {s.lr:.3g}, halved when the held-out nDCG@10 stops "
         f"improving; stop after {s.patience} evaluations without improvement, at most {s.epochs} epochs or "
         f"{s.time_budget:g} s; seed {s.seed}; {r.precision}",
         "- batch size and lr not given on the command line follow the data: batch = the power of two nearest "
-        "n/2 (static, 64-1024) or n/16 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = 0.1 "
+        "n/2 (static, 64-1024) or n/64 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = 0.1 "
         "(static) or 5e-5 (--base), n = training pairs",
     ]
 
@@ -251,9 +265,9 @@ def heldout_text(r) -> str:
     if r.recall_before is None or r.recall_after is None:
         return "not measured (too few queries for a held-out slice)"
     return (
-        f"{r.recall_before:.3f} before training, {r.recall_after:.3f} after (step {r.best_step}, MRR "
-        f"{r.mrr_before:.3f} -> {r.mrr_after:.3f}; {r.heldout_queries:,} queries ranked against "
-        f"{r.candidates:,} passages)"
+        f"nDCG@10 {r.ndcg_before:.3f} before training, {r.ndcg_after:.3f} after (step {r.best_step}; Recall@10 "
+        f"{r.recall_before:.3f} -> {r.recall_after:.3f}, MRR {r.mrr_before:.3f} -> {r.mrr_after:.3f}; "
+        f"{r.heldout_queries:,} queries ranked against {r.candidates:,} passages)"
     )
 
 
@@ -262,11 +276,11 @@ def summary_lines(card: CardInput, target: Path) -> list[str]:
     lines = [
         f"trained on {r.train_pairs:,} pairs: {r.steps:,} steps ({r.epochs:g} epochs, batch {r.settings.batch_size}, "
         f"lr {r.settings.lr:.3g}) in {r.seconds:.1f} s, stopped by {r.stopped}; final epoch loss {r.final_loss:.4f}",
-        f"held-out Recall@10: {escape(heldout_text(r))}",
+        f"held-out {escape(heldout_text(r))}",
     ]
     if r.curve:
-        lines.append("held-out curve (step: Recall@10 / MRR): " + ", ".join(
-            f"{p.step}: {p.recall:.3f}/{p.mrr:.3f}" for p in r.curve))
+        lines.append("held-out curve (step: nDCG@10 / Recall@10 / MRR): " + ", ".join(
+            f"{p.step}: {p.ndcg:.3f}/{p.recall:.3f}/{p.mrr:.3f}" for p in r.curve))
     lines += [f"bench {escape(label)}: nDCG@10 {m['ndcg@10']:.4f}" for label, m in card.bench]
     return lines + [f"saved to {escape(str(target))} ({card.total_seconds:.1f} s in all)"]
 
