@@ -115,7 +115,10 @@ class QuickWordPiece:
         return getattr(self.full, name)
 
     def handles(self, text: str) -> bool:
-        return text.isascii() and not any(token in text or token in text.lower() for token in self.settings["added"])
+        if not text.isascii():
+            return False
+        lowered = text.lower()
+        return not any(token in text or token in lowered for token in self.settings["added"])
 
     def encode(self, text: str, add_special_tokens: bool = True) -> Any:
         return self.encode_batch([text], add_special_tokens=add_special_tokens)[0]

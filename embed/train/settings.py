@@ -6,7 +6,7 @@ The rule (``scaled``), for ``n`` training pairs, where the user did not set the 
   [64, 1024] (static) or [16, 64] (``--base``). Bigger batches give MultipleNegativesRankingLoss more
   negatives; for ``--base`` on a CPU a pair costs more in a bigger batch (measured here with a hard negative:
   0.10 s a pair at 16, 0.16 s at 64), so small batches train further within the time budget (SciFact's 818
-  pairs: 49 steps of 16 in 300 s against 8 of 64).
+  pairs: 52 steps of 16 in 300 s against 8 of 64).
 - learning rate: ``lr0 * min(1, sqrt(1000 / n))`` with lr0 = 0.1 (static, Adam) or 5e-5 (``--base``, AdamW).
   Every parameter is updated ~n / batch times per epoch; shrinking the rate with sqrt(n) keeps one epoch's
   drift about the same whatever the data size, so a 100x larger set no longer runs 10x too hot. At about
