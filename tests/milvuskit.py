@@ -82,11 +82,6 @@ def server_uri(tmp_path_factory):
 @pytest.fixture(params=["lite", "server"])
 def store_uri(request, tmp_path):
     """A --store address: a Milvus Lite file, then the module's milvus-lite server."""
-    return uri_for(request, tmp_path)
-
-
-def uri_for(request, tmp_path) -> str:
-    """The --store address of ``request.param`` ("lite" | "server") for a store_uri fixture."""
     require_milvus()
     if request.param == "lite":
         return f"milvus:{tmp_path / 'vectors.db'}"

@@ -17,17 +17,7 @@ from index.build.builder import IndexOptions, build_index
 from index.search.reader import open_reader
 from index.search.searcher import Searcher
 from tests.corpus import write_corpus
-from tests.milvuskit import server_uri, uri_for  # noqa: F401 - fixtures
-
-
-# Killing the process that hosts a Milvus Lite file can tear one of Lite's own segment index files: Lite writes
-# them in place when it builds or loads a segment (milvus_lite/storage/segment.py, `idx.save(path)`), and the
-# next load cannot read the half-written .npy ("file seems not fully written"). Seen in about 1 run in 8 here;
-# an upstream gap semsearch's versioned rows cannot cover, so the Lite-file variant runs with the slow tests
-# and the server variant (the engine process is not the one killed) in every run.
-@pytest.fixture(params=[pytest.param("lite", marks=pytest.mark.slow), "server"])
-def store_uri(request, tmp_path):
-    return uri_for(request, tmp_path)
+from tests.milvuskit import server_uri, store_uri  # noqa: F401 - fixtures
 from tests.test_kill import CHECKPOINTS, start_index, wait_for_line
 
 

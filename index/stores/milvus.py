@@ -20,7 +20,9 @@ dropped one run later, so a reader still on it keeps working.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -164,7 +166,7 @@ class MilvusStore(VectorStore):
             if name != active:
                 self.client.drop_collection(name)
         if reuse:
-            load(self.client, self.collection)
+            load(self.client, self.collection, self.spec)
 
     def check_owner(self, name: str) -> None:
         """Refuse a collection another index folder wrote (two folders named the same collection)."""
@@ -243,11 +245,49 @@ class MilvusStore(VectorStore):
         disconnect(self.client, self.spec)
 
 
-def load(client, collection: str) -> None:
-    """Load a collection for search (a restarted server, or a reopened Lite file, has it released)."""
+def load(client, collection: str, spec: StoreSpec | None = None) -> None:
+    """Load a collection for search (a restarted server, or a reopened Lite file, has it released). A Lite
+    file whose index sidecars cannot be read loses them and is loaded again (``drop_lite_sidecars``)."""
     state = client.get_load_state(collection).get("state")
-    if getattr(state, "name", str(state)) != "Loaded":
+    if getattr(state, "name", str(state)) == "Loaded":
+        return
+    if spec is None or spec.is_server:
         client.load_collection(collection)
+        return
+    try:
+        with quiet_engine():  # a failure here is repaired, not reported with pymilvus's logged traceback
+            client.load_collection(collection)
+    except Exception:
+        if not drop_lite_sidecars(Path(spec.uri), collection):
+            raise
+        client.load_collection(collection)
+
+
+@contextlib.contextmanager
+def quiet_engine():
+    """Silence pymilvus's and in-process Lite's own logged tracebacks (for a failure the caller handles)."""
+    loggers = [logging.getLogger(name) for name in ("pymilvus", "milvus_lite")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def drop_lite_sidecars(data_dir: Path, collection: str) -> int:
+    """Remove a Lite collection's index sidecar files; returns how many went. Lite derives them from its
+    committed data files and rebuilds missing ones on load, but writes them in place
+    (milvus_lite/storage/segment.py, ``idx.save(path)``): a process killed meanwhile leaves one torn, and
+    then the whole collection fails to load."""
+    removed = 0
+    for path in (data_dir / "collections" / collection / "partitions").glob("*/indexes/*"):
+        if path.suffix in (".idx", ".sidx") and path.is_file():
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def dense_dimension(description: dict) -> int | None:

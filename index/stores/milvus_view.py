@@ -149,7 +149,7 @@ class MilvusView:
         self.generation = generation_number(manifest.generation)
         if not client.has_collection(collection):
             raise IndexCorrupt(str(directory), f"the Milvus collection {collection} is missing")
-        load(client, collection)
+        load(client, collection, self.spec)
         self.store = MilvusPassages(client, collection, self.generation)
         spec = AnnSpec() if (manifest.faiss or {}).get("exact") else AnnSpec("hnsw", "fp32")
         self.faiss_index = MilvusDense(client, collection, self.generation, manifest.counts.vectors, spec)
