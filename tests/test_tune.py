@@ -178,6 +178,22 @@ def test_time_budget_is_honoured_whatever_the_data(monkeypatch):
     assert result.steps == 6 and weight == 6.0  # 6 steps x 1.5 s; a 7th would end past the budget
 
 
+def test_the_lr_warms_up_then_decays_to_zero_at_the_first_end(monkeypatch):
+    import embed.train.fit as fitmod
+
+    clock = FakeClock()
+    monkeypatch.setattr(fitmod.time, "perf_counter", clock)
+    timer = fitmod._Clock(clock.now, 100.0)
+    by_steps = FitPlan(max_epochs=2, time_budget_s=100.0, lr=1.0, warmup_steps=4, decay=True)
+    assert [fitmod.schedule(by_steps, done, 10, timer) for done in (0, 1, 3)] == [0.25, 0.5, 1.0]
+    assert fitmod.schedule(by_steps, 10, 10, timer) == pytest.approx(0.5)  # half of 2 epochs x 10 steps
+    clock.now += 75.0  # three quarters of the budget gone: time ends first
+    assert fitmod.schedule(by_steps, 10, 10, timer) == pytest.approx(0.25)
+    timer.eval_s = 25.0  # the final evaluation's time is kept free: no room left for learning
+    assert fitmod.schedule(by_steps, 10, 10, timer) == 0.0
+    assert fitmod.schedule(FitPlan(max_epochs=2, time_budget_s=100.0, lr=1.0), 10, 10, timer) == 1.0
+
+
 def test_without_a_heldout_slice_the_last_weights_are_kept(monkeypatch):
     import torch
 
@@ -195,8 +211,9 @@ def test_without_a_heldout_slice_the_last_weights_are_kept(monkeypatch):
         (875, "static", 512, 0.1),  # SciFact's train split: the hand-tuned values
         (10_000, "static", 1024, 0.1 * (1000 / 10_000) ** 0.5),
         (100_000, "static", 1024, 0.01),
-        (875, "base", 16, 5e-5),
-        (2_000, "base", 32, 5e-5 * (1000 / 2_000) ** 0.5),
+        (875, "base", 32, 5e-5),
+        (2_000, "base", 64, 5e-5 * (1000 / 2_000) ** 0.5),
+        (400, "base", 16, 5e-5),
         (100, "base", 16, 5e-5),
         (40_000, "base", 64, 5e-5 * (1000 / 40_000) ** 0.5),
     ],
@@ -266,6 +283,23 @@ def test_base_fine_tuning_with_hard_negatives(monkeypatch, tiny_bert_dir):
         assert report.steps >= 1 and set(columns) == {expected}
 
 
+def test_dropout_is_off_while_fine_tuning_unless_asked(tiny_bert_dir):
+    import torch
+
+    from embed.encode.models import load_sentence_transformer
+    from embed.train.base import switch_off_dropout
+
+    model = load_sentence_transformer(str(tiny_bert_dir), device="cpu")
+    rates = lambda: {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}  # noqa: E731
+    assert rates() and rates() != {0.0}
+    model.train()
+    switch_off_dropout(model)
+    assert rates() == {0.0}
+    features = model.tokenize(["a query about qw1"])
+    first, second = (model(dict(features))["sentence_embedding"] for _ in range(2))
+    assert torch.equal(first, second)  # in train mode, yet deterministic: nothing dropped
+
+
 def test_base_fine_tuning_on_a_tiny_model(tmp_path, tiny_bert_dir):
     from sentence_transformers import SentenceTransformer
 
@@ -279,7 +313,9 @@ def test_base_fine_tuning_on_a_tiny_model(tmp_path, tiny_bert_dir):
     summary = json.loads(result.stdout)
     assert summary["base"] == str(tiny_bert_dir) and summary["precision"] in ("fp32", "bf16")
     assert summary["recall_after"] > summary["recall_before"] and summary["curve"]
-    assert "Fine-tuned" in (out / "README.md").read_text()
+    assert "Fine-tuned" in (out / "README.md").read_text() and "dropout off" in (out / "README.md").read_text()
+    config = json.loads((out / "config.json").read_text())  # training without dropout leaves the config as it was
+    assert config["hidden_dropout_prob"] == json.loads((tiny_bert_dir / "config.json").read_text())["hidden_dropout_prob"]
     tuned, original = SentenceTransformer(str(out), device="cpu"), SentenceTransformer(str(tiny_bert_dir), device="cpu")
     assert tuned.get_embedding_dimension() == original.get_embedding_dimension()
     assert (tuned.encode(["find qw1 with qw2"]) != original.encode(["find qw1 with qw2"])).any()

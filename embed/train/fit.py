@@ -9,7 +9,9 @@ The length of training is chosen by the data, not by a fixed epoch count:
   in a row stop training (early stopping);
 - ``time_budget_s`` bounds the whole run, counted from ``started`` (tokenizing and evaluations included):
   a step is only begun when it and a final evaluation fit in what is left (at least one step is taken);
-- ``max_epochs`` is only a ceiling.
+- ``max_epochs`` is only a ceiling;
+- with ``decay`` the learning rate falls linearly to 0 at whichever end comes first, the budget or
+  ``max_epochs`` (``schedule``), after the warm-up.
 
 Without a held-out slice (too few queries) it trains ``max_epochs`` within the budget and keeps the last
 weights. Nothing here looks at a test split: the held-out queries come out of the training pairs.
@@ -38,6 +40,7 @@ class FitPlan:
     patience: int = 3  # evaluations in a row without a better held-out score before stopping
     evals_per_epoch: int = 1
     warmup_steps: int = 0  # the learning rate rises linearly over these first steps
+    decay: bool = False  # after warm-up it falls linearly to 0 at the end of the budget (time or epochs)
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,9 @@ def fit(
             if result.steps and not clock.room_for_step():
                 result.stopped, stop = "time budget", True
                 break
-            warm = min(1.0, (result.steps + 1) / plan.warmup_steps) if plan.warmup_steps else 1.0
+            factor = schedule(plan, result.steps, len(batches), clock)
             for group in optimizer.param_groups:
-                group["lr"] = lr * warm
+                group["lr"] = lr * factor
             model.train()
             losses.append(clock.timed("step_s", lambda: step(batch)))
             result.steps += 1
@@ -146,6 +149,18 @@ def fit(
             model.load_state_dict(best_state)
     result.seconds = clock.elapsed()
     return result
+
+
+def schedule(plan: FitPlan, steps_done: int, per_epoch: int, clock: _Clock) -> float:
+    """The learning rate's factor for the next step: linear warm-up, then 1, or with ``decay`` a linear fall
+    to 0 at whichever end comes first, the time budget or ``max_epochs``."""
+    if plan.warmup_steps and steps_done < plan.warmup_steps:
+        return (steps_done + 1) / plan.warmup_steps
+    if not plan.decay:
+        return 1.0
+    room = max(1e-9, plan.time_budget_s - clock.eval_s)  # the last step ends before the final evaluation
+    done = max(clock.elapsed() / room, steps_done / max(1, plan.max_epochs * per_epoch))
+    return max(0.0, 1.0 - done)
 
 
 def eval_marks(steps: int, evals_per_epoch: int) -> set[int]:

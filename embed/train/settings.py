@@ -2,11 +2,12 @@
 
 The rule (``scaled``), for ``n`` training pairs, where the user did not set the value:
 
-- batch size: the power of two nearest ``n / 2`` (static) or ``n / 64`` (``--base``), clamped to
+- batch size: the power of two nearest ``n / 2`` (static) or ``n / 32`` (``--base``), clamped to
   [64, 1024] (static) or [16, 64] (``--base``). Bigger batches give MultipleNegativesRankingLoss more
-  negatives; for ``--base`` on a CPU a pair costs more in a bigger batch (measured here with a hard negative:
-  0.10 s a pair at 16, 0.16 s at 64), so small batches train further within the time budget (SciFact's 818
-  pairs: 52 steps of 16 in 300 s against 8 of 64).
+  negatives but fewer updates an epoch; for ``--base`` with dropout off a pair costs about the same in any
+  batch here (0.13-0.15 s with a hard negative at 16, 32 and 64), so one epoch costs the same and ``n / 32``
+  keeps ~26 updates an epoch (SciFact's 818 pairs, 300 s: held-out nDCG@10 0.908 at batch 16, 0.913 at 32,
+  0.909 at 64).
 - learning rate: ``lr0 * min(1, sqrt(1000 / n))`` with lr0 = 0.1 (static, Adam) or 5e-5 (``--base``, AdamW).
   Every parameter is updated ~n / batch times per epoch; shrinking the rate with sqrt(n) keeps one epoch's
   drift about the same whatever the data size, so a 100x larger set no longer runs 10x too hot. At about
@@ -26,7 +27,7 @@ from embed.train.pairs import TuneError
 DEFAULT_TIME_BUDGET_S = 300.0
 RULES = {  # kind -> (lr0, batch divisor, smallest batch, largest batch, most epochs, evaluations per epoch)
     "static": (0.1, 2, 64, 1024, 40, 8),
-    "base": (5e-5, 64, 16, 64, 10, 2),
+    "base": (5e-5, 32, 16, 64, 10, 2),
 }
 REFERENCE_PAIRS = 1000
 
@@ -41,6 +42,7 @@ class TuneSettings:
     patience: int = 3  # held-out evaluations in a row without improvement before stopping
     seed: int = 0
     matryoshka: tuple[int, ...] = ()  # extra (smaller) dims trained with MatryoshkaLoss; () = off
+    dropout: bool = False  # --base: train with the model's dropout (twice as slow on a CPU; see base.py)
     scale: float = 20.0  # MultipleNegativesRankingLoss scale (1 / temperature)
     init_std: float = 1.0  # static: standard deviation of the initial token vectors
     heldout_fraction: float = 0.1  # of the queries, kept out of training, scored during it

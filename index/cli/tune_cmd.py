@@ -16,6 +16,8 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from index.cli.tune_card import CardInput, render_card, summary_dict, summary_lines
+
 def tune(
     train: list[Path] = typer.Argument(
         ..., help="Training data: BEIR directories (their train qrels), SQuAD v1.1 .json files, .jsonl files of "
@@ -192,109 +194,3 @@ def eval_notes(dataset: Path, data) -> list[str]:
     if Path(dataset).resolve() in trained_on:
         return [f"the benchmark on {dataset} scores queries the model was trained on: not a fair test"]
     return []
-
-
-class CardInput:
-    """Everything the model card and the summary report."""
-
-    def __init__(self, report, tokenizer: str, data, bench: list, notes: list[str]) -> None:
-        self.report, self.tokenizer, self.data, self.bench, self.notes = report, tokenizer, data, bench, notes
-        self.total_seconds = 0.0  # the whole command: reading, tokenizing, training, saving, --eval
-
-
-def render_card(card: CardInput) -> str:
-    r, s = card.report, card.report.settings
-    lines = [f"# {'Fine-tuned' if r.base else 'Static'} embedding model tuned with `semsearch tune`", "", *model_text(r)]
-    lines += [
-        "", "## Training data", "", "| source | pairs |", "|---|---|",
-        *[f"| {_cell(src.describe())} | {len(src.pairs):,} |" for src in card.data.sources], "",
-        f"{r.pairs:,} distinct pairs: {r.train_pairs:,} trained on; the pairs of {r.heldout_queries:,} held-out "
-        "queries were kept out and scored during training to choose when to stop.", "", "## Settings", "",
-        f"- tokenizer: {card.tokenizer}" + (f" ({r.vocab_size:,} tokens, truncation off)" if r.vocab_size else ""),
-        *settings_text(r), "", "## Results", "",
-        f"- training: {r.steps:,} steps ({r.epochs:g} epochs) in {r.seconds:.1f} s ({r.pairs_per_s:,.0f} pairs/s), "
-        f"stopped by {r.stopped}; final epoch loss {r.final_loss:.4f}",
-        f"- held-out: {heldout_text(r)}",
-    ]
-    if r.curve:
-        lines += ["", "| step | epochs | seconds | held-out nDCG@10 | Recall@10 | MRR | lr after |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [
-            f"| {p.step}{' (kept)' if p.step == r.best_step else ''} | {p.epoch:.2f} | {p.seconds:.1f} | "
-            f"{p.ndcg:.3f} | {p.recall:.3f} | {p.mrr:.3f} | {p.lr:.3g} |" for p in r.curve
-        ]
-    if card.bench:
-        lines += ["", "## Benchmark (`semsearch bench`)", ""]
-        lines += ["| run | nDCG@10 | Recall@10 | Recall@100 |", "|---|---|---|---|"]
-        lines += [
-            f"| {_cell(label)} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} |"
-            for label, m in card.bench
-        ]
-    if card.notes:
-        lines += ["", "## Notes", "", *[f"- {note}" for note in card.notes]]
-    return "\n".join(lines) + "\n"
-
-
-def model_text(r) -> list[str]:
-    load = ('Load it with `SentenceTransformer("<this directory>")`, or index with `semsearch index --model '
-            '<this directory> PATH...`.')
-    if r.base:
-        return [f"`{r.base}` fine-tuned on the pairs below (MultipleNegativesRankingLoss). {load}"]
-    return ["A sentence-transformers model: StaticEmbedding (the mean of per-token vectors) -> Normalize. " + load]
-
-
-def settings_text(r) -> list[str]:
-    s = r.settings
-    dims = f"; Matryoshka dims {', '.join(map(str, s.loss_dims()))}" if s.matryoshka else ""
-    optimizer = "AdamW (10% of the first epoch warming up)" if r.base else "Adam"
-    return [
-        *([] if r.base else [f"- dimensions: {s.dim}{dims}", f"- initial token vectors: N(0, {s.init_std:g}), seeded"]),
-        f"- loss: MultipleNegativesRankingLoss (scale {s.scale:g}; in-batch negatives, no text twice in a batch)"
-        + (" inside MatryoshkaLoss" if s.matryoshka else "")
-        + (f"; {r.hard_negatives:,} pairs with a BM25 hard negative" if r.hard_negatives else ""),
-        f"- batch size {s.batch_size}, {optimizer} at lr {s.lr:.3g}, halved when the held-out nDCG@10 stops "
-        f"improving; stop after {s.patience} evaluations without improvement, at most {s.epochs} epochs or "
-        f"{s.time_budget:g} s; seed {s.seed}; {r.precision}",
-        "- batch size and lr not given on the command line follow the data: batch = the power of two nearest "
-        "n/2 (static, 64-1024) or n/64 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = 0.1 "
-        "(static) or 5e-5 (--base), n = training pairs",
-    ]
-
-
-def heldout_text(r) -> str:
-    if r.recall_before is None or r.recall_after is None:
-        return "not measured (too few queries for a held-out slice)"
-    return (
-        f"nDCG@10 {r.ndcg_before:.3f} before training, {r.ndcg_after:.3f} after (step {r.best_step}; Recall@10 "
-        f"{r.recall_before:.3f} -> {r.recall_after:.3f}, MRR {r.mrr_before:.3f} -> {r.mrr_after:.3f}; "
-        f"{r.heldout_queries:,} queries ranked against {r.candidates:,} passages)"
-    )
-
-
-def summary_lines(card: CardInput, target: Path) -> list[str]:
-    r = card.report
-    lines = [
-        f"trained on {r.train_pairs:,} pairs: {r.steps:,} steps ({r.epochs:g} epochs, batch {r.settings.batch_size}, "
-        f"lr {r.settings.lr:.3g}) in {r.seconds:.1f} s, stopped by {r.stopped}; final epoch loss {r.final_loss:.4f}",
-        f"held-out {escape(heldout_text(r))}",
-    ]
-    if r.curve:
-        lines.append("held-out curve (step: nDCG@10 / Recall@10 / MRR): " + ", ".join(
-            f"{p.step}: {p.ndcg:.3f}/{p.recall:.3f}/{p.mrr:.3f}" for p in r.curve))
-    lines += [f"bench {escape(label)}: nDCG@10 {m['ndcg@10']:.4f}" for label, m in card.bench]
-    return lines + [f"saved to {escape(str(target))} ({card.total_seconds:.1f} s in all)"]
-
-
-def summary_dict(card: CardInput, target: Path) -> dict:
-    from dataclasses import asdict
-
-    sources = [{"path": s.path, "kind": s.kind, "split": s.split, "pairs": len(s.pairs)} for s in card.data.sources]
-    return {
-        "model": str(target), "tokenizer": card.tokenizer, "sources": sources, **asdict(card.report),
-        "total_seconds": round(card.total_seconds, 3),
-        "bench": [{"run": label, "metrics": m} for label, m in card.bench], "notes": card.notes,
-    }
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
