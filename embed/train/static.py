@@ -11,10 +11,8 @@ bag-of-words overlap (zero weights cannot learn at all: every gradient is the sa
 MultipleNegativesRankingLoss (in-batch negatives, no text twice in a batch) then learns which tokens
 matter and which mean the same. Batch size and learning rate follow the data (``TuneSettings.scaled``);
 how long it trains is chosen on a held-out slice of the pairs within a time budget (``embed.train.fit``).
-Results are deterministic for the same pairs, settings, seed and tokenizer (the time budget aside);
-not across runs that train their own WordPiece vocabulary: the tokenizers library's trainer breaks
-frequency ties differently each run (SciFact: 13,613-13,618 tokens, ~30 differ; not fixed by
-TOKENIZERS_PARALLELISM=false).
+Results are deterministic for the same pairs, settings, seed and tokenizer (the time budget aside), a
+vocabulary trained by ``embed.train.wordpiece.train_wordpiece`` included.
 ``torch``/``sentence_transformers`` are imported lazily.
 """
 

@@ -63,19 +63,44 @@ def load_tokenizer(spec: str) -> Tokenizer:
 def train_wordpiece(
     texts: Iterable[str], *, vocab_size: int = DEFAULT_VOCAB_SIZE, min_frequency: int = DEFAULT_MIN_FREQUENCY
 ) -> Tokenizer:
-    """A lowercasing BERT-style WordPiece tokenizer trained on ``texts`` (deterministic for the same texts)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    """A lowercasing BERT-style WordPiece tokenizer trained on ``texts``, the same for the same texts.
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    The trainer alone is not deterministic (huggingface/tokenizers#1794): it numbers the "##x" continuation
+    tokens in hash-map order as it meets them, and those numbers break ties between equally frequent merges.
+    Declaring every "##x" of the texts up front, sorted, numbers them the same way each run; the vocabulary
+    is then put into a fresh tokenizer whose only special tokens are the usual five.
+    """
+    from tokenizers import Tokenizer, models, trainers
+
+    texts = list(texts)
+    trained = bert_wordpiece(Tokenizer(models.WordPiece(unk_token="[UNK]")))
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+        special_tokens=list(SPECIAL_TOKENS) + continuation_tokens(texts, trained),
+    )
+    trained.train_from_iterator(texts, trainer)
+    tokenizer = bert_wordpiece(Tokenizer(models.WordPiece(trained.get_vocab(), unk_token="[UNK]")))
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
+    return uncapped(tokenizer)
+
+
+def bert_wordpiece(tokenizer: Tokenizer) -> Tokenizer:
+    """``tokenizer`` (in place) with BERT's lowercasing normalizer, pre-tokenizer and WordPiece decoder."""
+    from tokenizers import decoders, normalizers, pre_tokenizers
+
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer)
-    return uncapped(tokenizer)
+    return tokenizer
+
+
+def continuation_tokens(texts: Sequence[str], tokenizer: Tokenizer) -> list[str]:
+    """"##" + every character that follows another inside a word of ``texts`` (as ``tokenizer`` splits them), sorted."""
+    chars: set[str] = set()
+    for text in texts:
+        for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text)):
+            chars.update(word[1:])
+    return ["##" + char for char in sorted(chars)]
 
 
 def uncapped(tokenizer: Tokenizer) -> Tokenizer:
