@@ -47,7 +47,8 @@ def tune(
     ),
     lr: Optional[float] = typer.Option(
         None, "--lr", min=0.0, show_default=False,
-        help="Peak learning rate, halved whenever the held-out score stops improving (default: scaled with the data).",
+        help="Peak learning rate, halved whenever the held-out score stops improving; with --base it also falls "
+        "linearly to 0 by the end of the budget (default: scaled with the data).",
     ),
     time_budget: float = typer.Option(
         300.0, "--time-budget", min=0.0, help="Seconds the training may take, held-out evaluations included."
