@@ -2,7 +2,8 @@
 
 Library work lives in ``embed.train`` (``static``, ``base``: training; ``save``), ``embed.train.wordpiece`` (tokenizers) and
 ``index.evaluate.tune_data`` (reading the pairs); this module parses options, draws the progress bar, prints the
-summary and writes the model card (README.md) that records data, settings and scores.
+summary and writes the model card (README.md) that records data, settings and scores (``index.cli.tune_card``
+renders both).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 from rich.markup import escape
 
 from index.cli.tune_card import CardInput, render_card, summary_dict, summary_lines
+
 
 def tune(
     train: list[Path] = typer.Argument(
