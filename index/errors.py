@@ -6,7 +6,7 @@ from __future__ import annotations
 from embed.errors import SemsearchError
 
 __all__ = ["SemsearchError", "IndexNotFound", "IndexCorrupt", "IndexBusy", "ModelMismatch", "UnknownPassage",
-           "BadQuery", "NoVectors", "IndexUnwritable", "unwritable", "NothingToIndex"]
+           "BadQuery", "NoVectors", "IndexUnwritable", "unwritable", "NothingToIndex", "BadModelSettings"]
 
 
 class IndexNotFound(SemsearchError):
@@ -90,3 +90,11 @@ class NothingToIndex(SemsearchError):
             f"nothing was indexed: no readable .txt .md .html .jsonl .pdf .docx file under {paths}{note}; "
             f"no index was written"
         )
+
+
+class BadModelSettings(SemsearchError):
+    """A model folder's semsearch.json (written by `semsearch tune`) cannot be read."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}; fix or delete this file (without it hybrid search fuses with rrf:10)")
+        self.path = path

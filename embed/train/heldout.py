@@ -6,6 +6,10 @@ the others, capped so one evaluation stays cheap) with whatever encoder it is gi
 nDCG@10, Recall@10 and MRR of the relevant passages. nDCG@10 -- what `semsearch bench` reports first --
 picks the best checkpoint; MRR (over the whole candidate list, it moves with every change in rank) breaks
 ties, then Recall@10.
+
+It also keeps the vectors of its best-scoring evaluation (``kept``): the checkpoint `embed.train.fit` puts
+back is the one with that score, so `semsearch tune` can rank the same queries once more, lexically too,
+and choose the hybrid fusion for the model (``index.evaluate.fusion_pick``) without encoding them again.
 """
 
 from __future__ import annotations
@@ -31,6 +35,24 @@ class HeldoutScore:
 
     def better_than(self, other: HeldoutScore | None) -> bool:
         return other is None or (self.ndcg, self.mrr, self.recall) > (other.ndcg, other.mrr, other.recall)
+
+
+@dataclass(frozen=True)
+class HeldoutVectors:
+    """The held-out queries and candidates with their vectors from the kept checkpoint."""
+
+    queries: list[str]
+    candidates: list[str]
+    relevant: dict[str, set[int]]  # query -> positions of its passages in ``candidates``
+    query_vectors: np.ndarray  # (queries, dim), L2-normalised
+    passage_vectors: np.ndarray  # (candidates, dim)
+
+
+def ndcg_at(hit: np.ndarray, relevant: int, k: int = RECALL_AT) -> float:
+    """Binary nDCG@k of one ranking: ``hit[i]`` says whether the passage at rank i + 1 is relevant."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    top = np.asarray(hit[:k], dtype=float)
+    return float(top @ discounts[: len(top)]) / discounts[: min(relevant, k)].sum()
 
 
 def split_heldout(
@@ -66,6 +88,7 @@ class Heldout:
         for pair in heldout:
             self.relevant.setdefault(pair.query, set()).add(position[pair.passage])
         self.queries = list(self.relevant)
+        self._best: tuple[HeldoutScore, np.ndarray, np.ndarray] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.queries)
@@ -74,15 +97,24 @@ class Heldout:
         """Recall@10 and MRR of the queries ranked by cosine against every candidate (None when empty)."""
         if not self.queries:
             return None
-        scores = encode_queries(self.queries) @ encode_passages(self.candidates).T
-        order = np.argsort(-scores, axis=1, kind="stable")
-        discounts = 1.0 / np.log2(np.arange(2, RECALL_AT + 2))
+        query_vectors, passage_vectors = encode_queries(self.queries), encode_passages(self.candidates)
+        order = np.argsort(-(query_vectors @ passage_vectors.T), axis=1, kind="stable")
         recalls, ranks, ndcgs = [], [], []
         for row, query in enumerate(self.queries):
             relevant = self.relevant[query]
             hit = np.isin(order[row], list(relevant))
             recalls.append(hit[:RECALL_AT].sum() / len(relevant))
             ranks.append(1.0 / (1 + int(np.argmax(hit))))
-            top = hit[:RECALL_AT]
-            ndcgs.append(float(top @ discounts[: len(top)]) / discounts[: len(relevant)].sum())
-        return HeldoutScore(float(np.mean(recalls)), float(np.mean(ranks)), float(np.mean(ndcgs)))
+            ndcgs.append(ndcg_at(hit, len(relevant)))
+        score = HeldoutScore(float(np.mean(recalls)), float(np.mean(ranks)), float(np.mean(ndcgs)))
+        if score.better_than(self._best and self._best[0]):  # the rule embed.train.fit keeps a checkpoint by
+            self._best = (score, query_vectors, passage_vectors)
+        return score
+
+    def kept(self) -> HeldoutVectors | None:
+        """The queries, candidates and vectors of the best evaluation so far (None before the first)."""
+        if self._best is None:
+            return None
+        _, query_vectors, passage_vectors = self._best
+        return HeldoutVectors(list(self.queries), list(self.candidates), dict(self.relevant),
+                              np.asarray(query_vectors, np.float32), np.asarray(passage_vectors, np.float32))

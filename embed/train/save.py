@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +25,9 @@ def check_out_dir(out: str | Path) -> Path:
     return out
 
 
-def save_tuned(model: SentenceTransformer, out: str | Path, card: str) -> Path:
-    """Write the sentence-transformers directory with ``card`` as its README.md; replaces an earlier model."""
+def save_tuned(model: SentenceTransformer, out: str | Path, card: str, files: Mapping[str, str] | None = None) -> Path:
+    """Write the sentence-transformers directory with ``card`` as its README.md and ``files`` (name -> text)
+    beside it; replaces an earlier model, whole."""
     out = check_out_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
@@ -33,6 +35,8 @@ def save_tuned(model: SentenceTransformer, out: str | Path, card: str) -> Path:
     try:
         model.save(str(staging), create_model_card=False)
         (staging / "README.md").write_text(card, encoding="utf-8")
+        for name, text in (files or {}).items():
+            (staging / name).write_text(text, encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

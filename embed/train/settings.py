@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from embed.train.fit import CurvePoint
+from embed.train.heldout import HeldoutVectors
 from embed.train.pairs import TuneError
 
 DEFAULT_TIME_BUDGET_S = 300.0
@@ -113,3 +114,5 @@ class TuneReport:
     hard_negatives: int = 0  # training pairs that carried a hard negative
     epoch_losses: list[float] = field(default_factory=list)
     curve: list[CurvePoint] = field(default_factory=list)  # held-out scores during training
+    # the kept checkpoint's held-out vectors (index.evaluate.fusion_pick); left out of reports
+    heldout_vectors: HeldoutVectors | None = field(default=None, repr=False, compare=False)

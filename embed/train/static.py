@@ -133,7 +133,7 @@ def make_report(pairs, train, heldout: Heldout, result: FitResult, settings: Tun
         steps=result.steps, epochs=round(result.epochs, 3), seconds=result.seconds, stopped=result.stopped,
         best_step=best and best.step, pairs_per_s=len(train) * result.epochs / max(result.seconds, 1e-9),
         final_loss=result.epoch_losses[-1] if result.epoch_losses else float("nan"), settings=settings,
-        epoch_losses=result.epoch_losses, curve=result.curve, **extra,
+        epoch_losses=result.epoch_losses, curve=result.curve, heldout_vectors=heldout.kept(), **extra,
     )
 
 

@@ -36,14 +36,17 @@ def choose_model(old: Manifest | None, requested: str | None, rebuild: bool, dir
 
 
 def check_model_path(model: str) -> None:
-    """ModelPathInvalid for a local path that is not a model folder: an error, not the hub's offline fallback."""
+    """ModelPathInvalid for a local path that is not a model folder: an error, not the hub's offline fallback;
+    BadModelSettings for an unreadable semsearch.json in it (before any work, not when the run ends)."""
     from embed.encode.models import check_local_dir, is_local_path
+    from index.search.model_fusion import model_fusion
 
     if is_local_path(model):
         try:
             check_local_dir(model, Path(model).expanduser())
         except ModelUnavailable as exc:
             raise ModelPathInvalid(model, exc.reason) from None
+        model_fusion(model)
 
 
 def open_model(model: str, precision: str) -> tuple[Any, str | None]:
@@ -74,8 +77,12 @@ def chunker_for(encoder: Any, old: Manifest | None, min_tokens: int):
 
 
 def model_info(encoder: Any) -> ModelInfo:
+    from index.search.model_fusion import model_fusion
+
+    fusion = model_fusion(encoder.model_id)
     return ModelInfo(
-        encoder.model_id, encoder.dimension, encoder.max_tokens, dict(encoder.prompts), getattr(encoder, "fingerprint", None)
+        encoder.model_id, encoder.dimension, encoder.max_tokens, dict(encoder.prompts),
+        getattr(encoder, "fingerprint", None), fusion.describe() if fusion else None,
     )
 
 

@@ -20,7 +20,7 @@ def bench(
     k: int = typer.Option(100, "-k", min=1, help="Documents retrieved per query (Recall@100 / MAP@100 need 100)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N queries (in id order)."),
     fusion: Optional[list[str]] = typer.Option(
-        None, "--fusion", help="Hybrid fusion, repeatable for one hybrid row each: rrf, rrf:K, weighted:W [default: rrf:10]"
+        None, "--fusion", help="Hybrid fusion, repeatable for one hybrid row each: rrf, rrf:K, weighted:W [default: the model's own (semsearch.json, from `semsearch tune`), else rrf:10]"
     ),
     save_run: Optional[Path] = typer.Option(
         None, "--save-run", help="Write the run(s) in TREC format; several rows: one file each, the mode before the suffix."

@@ -44,7 +44,7 @@ INDEX_DIR = Opt("index_dir", ("--index",), None, "Index directory [default: ./.s
 AS_JSON = Opt("as_json", ("--json",), False, "Print one JSON object instead of text.", bool)
 TOP_K = Opt("k", ("-k", "--top"), 5, "How many passages to return.", int, min=1)
 FUSION = Opt("fusion", ("--fusion",), None, "Hybrid fusion: rrf, rrf:K (reciprocal rank, constant K) or weighted:W "
-             "(dense weight W) [default: rrf:10]")
+             "(dense weight W) [default: the model's own (semsearch.json, from `semsearch tune`), else rrf:10]")
 # reranking loads torch anyway, so its command lines gain nothing from the quick path: typer takes them
 RERANK = Opt("rerank", ("--rerank",), False, "Re-score the top hits with a cross-encoder (slow on a CPU; off by "
              "default) [model: cross-encoder/ms-marco-MiniLM-L6-v2]", bool, cold=False)

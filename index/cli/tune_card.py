@@ -14,6 +14,7 @@ class CardInput:
     def __init__(self, report, tokenizer: str, data, bench: list, notes: list[str]) -> None:
         self.report, self.tokenizer, self.data, self.bench, self.notes = report, tokenizer, data, bench, notes
         self.total_seconds = 0.0  # the whole command: reading, tokenizing, training, saving, --eval
+        self.fusion = None  # index.evaluate.fusion_pick.FusionChoice: the hybrid fusion saved with the model
 
 
 def render_card(card: CardInput) -> str:
@@ -37,6 +38,7 @@ def render_card(card: CardInput) -> str:
             f"| {p.step}{' (kept)' if p.step == r.best_step else ''} | {p.epoch:.2f} | {p.seconds:.1f} | "
             f"{p.ndcg:.3f} | {p.recall:.3f} | {p.mrr:.3f} | {p.lr:.3g} |" for p in r.curve
         ]
+    lines += fusion_card(card.fusion)
     if card.bench:
         lines += ["", "## Benchmark (`semsearch bench`)", ""]
         lines += ["| run | nDCG@10 | Recall@10 | Recall@100 |", "|---|---|---|---|"]
@@ -47,6 +49,35 @@ def render_card(card: CardInput) -> str:
     if card.notes:
         lines += ["", "## Notes", "", *[f"- {note}" for note in card.notes]]
     return "\n".join(lines) + "\n"
+
+
+def fusion_card(choice) -> list[str]:
+    if choice is None:
+        return []
+    from index.evaluate.results import fusion_label
+    from index.search.model_fusion import SETTINGS_FILE
+
+    kept = fusion_label(choice.fusion)
+    return [
+        "", "## Hybrid fusion", "",
+        f"`{kept}`, saved in {SETTINGS_FILE}: `semsearch index` records it and hybrid search "
+        "uses it unless --fusion says otherwise. It had the best nDCG@10 when the held-out queries were ranked "
+        f"against the same {choice.candidates:,} passages by this model and by BM25, each list fused as below.", "",
+        "| ranking | held-out nDCG@10 |", "|---|---|",
+        *[f"| {name}{' (kept)' if name == kept else ''} | {value:.4f} |"
+          for name, value in choice.ndcg.items()],
+    ]
+
+
+def fusion_line(choice) -> str:
+    """One line: the fusion kept, its held-out nDCG@10 against rrf:10's and the two lists alone."""
+    from index.evaluate.results import fusion_label
+
+    kept = fusion_label(choice.fusion)
+    others = [(name, value) for name, value in choice.ndcg.items() if name in ("rrf:10", "dense", "lexical") and name != kept]
+    return (f"hybrid fusion {kept}: held-out nDCG@10 {choice.ndcg[kept]:.3f} ("
+            + ", ".join(f"{name} {value:.3f}" for name, value in others) + "); saved in semsearch.json, used by "
+            "ask/related/serve/bench unless --fusion")
 
 
 def model_text(r) -> list[str]:
@@ -96,17 +127,21 @@ def summary_lines(card: CardInput, target: Path) -> list[str]:
     if r.curve:
         lines.append("held-out curve (step: nDCG@10 / Recall@10 / MRR): " + ", ".join(
             f"{p.step}: {p.ndcg:.3f}/{p.recall:.3f}/{p.mrr:.3f}" for p in r.curve))
+    if card.fusion is not None:
+        lines.append(escape(fusion_line(card.fusion)))
     lines += [f"bench {escape(label)}: nDCG@10 {m['ndcg@10']:.4f}" for label, m in card.bench]
     return lines + [f"saved to {escape(str(target))} ({card.total_seconds:.1f} s in all)"]
 
 
 def summary_dict(card: CardInput, target: Path) -> dict:
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     sources = [{"path": s.path, "kind": s.kind, "split": s.split, "pairs": len(s.pairs)} for s in card.data.sources]
+    report = asdict(replace(card.report, heldout_vectors=None))
+    del report["heldout_vectors"]  # vectors, not a result
     return {
-        "model": str(target), "tokenizer": card.tokenizer, "sources": sources, **asdict(card.report),
-        "total_seconds": round(card.total_seconds, 3),
+        "model": str(target), "tokenizer": card.tokenizer, "sources": sources, **report,
+        "fusion": card.fusion.to_dict() if card.fusion else None, "total_seconds": round(card.total_seconds, 3),
         "bench": [{"run": label, "metrics": m} for label, m in card.bench], "notes": card.notes,
     }
 

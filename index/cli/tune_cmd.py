@@ -85,6 +85,7 @@ def tune(
     from embed.train.settings import TuneSettings
     from embed.train.save import check_out_dir, save_tuned
     from index.cli.output import err, friendly_errors, out, print_json
+    from index.evaluate.fusion_pick import pick_fusion
     from index.evaluate.tune_data import load_training_pairs
 
     started = time.perf_counter()
@@ -122,7 +123,8 @@ def tune(
                 model, report = tune_base(pairs, base, settings, progress, corpus=data.corpus)
                 tok_text = f"the tokenizer of `{base}`"
         card = CardInput(report, tok_text, data, [], list(data.warnings))
-        save_tuned(model, target, render_card(card))
+        card.fusion = pick_fusion(report.heldout_vectors)
+        save_tuned(model, target, render_card(card), fusion_files(card.fusion))
         if eval_dataset is not None:
             card.bench = run_eval(eval_dataset, target, as_json)
             card.notes += eval_notes(eval_dataset, data)
@@ -133,6 +135,15 @@ def tune(
         return
     for line in summary_lines(card, target):
         out.print(line)
+
+
+def fusion_files(choice) -> dict[str, str]:
+    """semsearch.json for the model folder: the hybrid fusion chosen on the held-out queries ({} without one)."""
+    import json
+
+    from index.search.model_fusion import SETTINGS_FILE
+
+    return {SETTINGS_FILE: json.dumps(choice.to_dict(), indent=2) + "\n"} if choice else {}
 
 
 def parse_dims(text: str | None) -> tuple[int, ...]:

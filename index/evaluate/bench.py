@@ -57,7 +57,8 @@ def run_bench(dataset: str | Path, options: BenchOptions = BenchOptions(), progr
     stats = prepare_index(Path(dataset), documents, encoder, options, progress)
     reader = open_reader(Path(stats.directory))
     try:
-        rows, approx = run_rows(reader, ds, modes, encoder, options, progress)
+        rows, approx = run_rows(reader, ds, modes, encoder, model if encoder is not None else None, options,
+                                progress)
     finally:
         reader.close()
     for row in rows:
@@ -88,11 +89,14 @@ def load_query_encoder(modes: Sequence[str], model: str | None):
         return None, name, f"dense and hybrid rows skipped: {exc}"
 
 
-def run_rows(reader, ds, modes, encoder, options: BenchOptions, progress) -> tuple[list[ModeResult], float | None]:
-    """The report's rows, and the dense index's recall@10 against exact search (None when it is exact)."""
+def run_rows(reader, ds, modes, encoder, model: str | None, options: BenchOptions, progress
+             ) -> tuple[list[ModeResult], float | None]:
+    """The report's rows, and the dense index's recall@10 against exact search (None when it is exact).
+    Without --fusion the hybrid row fuses as the model folder recommends (its semsearch.json), else rrf:10."""
     from index.evaluate.queries import plan_rows, run_queries
+    from index.search.model_fusion import model_fusion
 
-    fusions = options.fusion_list() if "hybrid" in modes else ()
+    fusions = options.fusion_list(model_fusion(model)) if "hybrid" in modes else ()
     planned = plan_rows(modes, fusions, dense=encoder is not None)
     if options.rerank or options.rerank_model:
         planned.append(rerank_row(planned, options))

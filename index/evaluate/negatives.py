@@ -9,13 +9,11 @@ is what in-batch negatives rarely supply.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 
 from embed.train.pairs import TrainingPair
-from index.storage.manifest import LEXICAL_TOKENIZE
-from index.storage.store import fts_query, lexical_terms
+from index.evaluate.memory_bm25 import MemoryBM25
 
 DEPTH = 10  # BM25 candidates looked at per query
 
@@ -27,22 +25,11 @@ def mine_bm25_negatives(pairs: Sequence[TrainingPair], corpus: Sequence[str] = (
     own: dict[str, set[int]] = {}
     for pair in pairs:
         own.setdefault(pair.query, set()).add(position[pair.passage])
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute(f"CREATE VIRTUAL TABLE passages USING fts5(text, tokenize='{LEXICAL_TOKENIZE}')")
-        conn.executemany("INSERT INTO passages(rowid, text) VALUES (?, ?)", enumerate(texts))
-        negative = {query: best_other(conn, query, mine, texts) for query, mine in own.items()}
-    finally:
-        conn.close()
+    with MemoryBM25(texts) as bm25:
+        negative = {query: best_other(bm25, query, mine, texts) for query, mine in own.items()}
     return [replace(pair, negative=negative[pair.query]) for pair in pairs]
 
 
-def best_other(conn: sqlite3.Connection, query: str, mine: set[int], texts: list[str]) -> str | None:
-    terms = lexical_terms(query)
-    if not terms:
-        return None
-    rows = conn.execute(
-        "SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages), rowid LIMIT ?",
-        (fts_query(terms), DEPTH + len(mine)),
-    )
-    return next((texts[row] for (row,) in rows if row not in mine), None)
+def best_other(bm25: MemoryBM25, query: str, mine: set[int], texts: list[str]) -> str | None:
+    ranked = bm25.rank(query, DEPTH + len(mine))
+    return next((texts[row] for row, _ in ranked if row not in mine), None)

@@ -30,7 +30,7 @@ class BenchOptions:
     k: int = DEFAULT_K  # documents retrieved per query (metrics @100 need k >= 100)
     limit: int | None = None  # only the first N queries (in id order)
     split: str = "test"  # BEIR qrels split; ignored for SQuAD
-    fusions: tuple[FusionConfig, ...] = ()  # one hybrid row each; () = the search default (rrf:10)
+    fusions: tuple[FusionConfig, ...] = ()  # one hybrid row each; (): the model's fusion, else rrf:10
     cache_dir: Path | None = None  # cache root; None = $XDG_CACHE_HOME/semsearch/bench
     index_batch_size: int = 32
     min_tokens: int = 48
@@ -48,10 +48,11 @@ class BenchOptions:
             raise BenchOptionError(f"unknown mode '{self.mode}'; choose one of {', '.join(MODE_CHOICES)}")
         return MODES if self.mode == "all" else (self.mode,)
 
-    def fusion_list(self) -> tuple[FusionConfig, ...]:
+    def fusion_list(self, default: FusionConfig | None = None) -> tuple[FusionConfig, ...]:
+        """The --fusion rows; without any, ``default`` (the model's own) or the search default."""
         from index.search.searcher import DEFAULT_FUSION
 
-        return tuple(dict.fromkeys(self.fusions)) or (DEFAULT_FUSION,)
+        return tuple(dict.fromkeys(self.fusions)) or (default or DEFAULT_FUSION,)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import numpy as np
 
 from embed.errors import ModelUnavailable
 from index.search.fusion import FusionConfig, fuse_hits, parse_fusion
-from index.errors import BadQuery, NoVectors, UnknownPassage
+from index.errors import BadQuery, IndexCorrupt, NoVectors, UnknownPassage
 from index.search.reader import IndexReader, open_reader
 from index.storage.store import StoredPassage
 
@@ -67,7 +67,7 @@ class Searcher:
         warm: bool = False,
     ) -> None:
         self.reader = reader
-        self.fusion = fusion or DEFAULT_FUSION
+        self.fusion = fusion or recorded_fusion(reader) or DEFAULT_FUSION
         self.warm = warm  # a long-running process: a question encoder slower to load, quicker to answer
         self._encoder = None
         self._load = encoder_loader
@@ -265,6 +265,15 @@ class Searcher:
 def to_hit(rank: int, stored: StoredPassage, score: float) -> Hit:
     p = stored.passage
     return Hit(rank, p.id, round(float(score), 6), p.source, p.title, p.text, p.start, p.end, p.page)
+
+
+def recorded_fusion(reader: IndexReader) -> FusionConfig | None:
+    """The fusion the index's model recommends (recorded by `semsearch index` from its semsearch.json)."""
+    text = getattr(reader.manifest.model, "fusion", None)
+    try:
+        return parse_fusion(text) if text else None
+    except ValueError as exc:
+        raise IndexCorrupt(str(reader.directory), f"the model's recorded fusion is unreadable ({exc})") from None
 
 
 def check_k(k: int) -> None:

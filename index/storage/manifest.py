@@ -24,6 +24,7 @@ class ModelInfo:
     max_tokens: int | None = None
     prompts: dict[str, str] = field(default_factory=dict)
     fingerprint: str | None = None
+    fusion: str | None = None  # the hybrid fusion the model folder recommends (index/search/model_fusion.py)
 
 
 @dataclass(frozen=True)
