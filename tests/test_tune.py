@@ -345,6 +345,8 @@ def test_base_fine_tuning_on_a_tiny_model(tmp_path, tiny_bert_dir):
         (["--time-budget", "0"], 1, "time budget must be a positive number"),
         (["--base", "{missing}"], 1, "cannot load embedding model"),
         (["--hard-negatives"], 2, "--hard-negatives only applies with --base"),
+        (["--max-tokens", "64"], 2, "--max-tokens only applies with --base"),
+        (["--max-tokens", "4"], 2, "greater than or equal to 8"),
     ],
 )
 def test_bad_tune_options(tmp_path, extra, code, message):

@@ -45,6 +45,7 @@ class TuneSettings:
     seed: int = 0
     matryoshka: tuple[int, ...] = ()  # extra (smaller) dims trained with MatryoshkaLoss; () = off
     dropout: bool = False  # --base: train with the model's dropout (twice as slow on a CPU; see base.py)
+    max_tokens: int | None = None  # --base: the model's max_seq_length; None: base.fitting_length
     scale: float = 20.0  # MultipleNegativesRankingLoss scale (1 / temperature)
     init_std: float = 1.0  # static: standard deviation of the initial token vectors
     heldout_fraction: float = 0.1  # of the queries, kept out of training, scored during it
@@ -52,7 +53,7 @@ class TuneSettings:
     candidates_max: int = 20_000  # passages the held-out queries are ranked against (their own + a sample)
 
     def check(self) -> None:
-        for name in ("dim", "epochs", "batch_size", "patience"):
+        for name in ("dim", "epochs", "batch_size", "patience", "max_tokens"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TuneError(f"{name.replace('_', '-')} must be at least 1, not {value}")
@@ -111,6 +112,7 @@ class TuneReport:
     base: str | None = None  # the pretrained model fine-tuned; None: a static model trained from scratch
     vocab_size: int | None = None
     precision: str = "fp32"  # "bf16": autocast on a CPU with bf16 instructions
+    max_tokens: tuple[int, int] | None = None  # --base: the model's max_seq_length (before, as trained and saved)
     hard_negatives: int = 0  # training pairs that carried a hard negative
     epoch_losses: list[float] = field(default_factory=list)
     curve: list[CurvePoint] = field(default_factory=list)  # held-out scores during training

@@ -55,15 +55,16 @@ def split_for_training(pairs: Sequence[TrainingPair], settings: TuneSettings, ki
 
 def tune_static(
     pairs: Sequence[TrainingPair], tokenizer: Tokenizer, settings: TuneSettings = TuneSettings(),
-    progress: TrainProgress | None = None, corpus: Sequence[str] = (),
+    progress: TrainProgress | None = None, corpus: Sequence[str] = (), started: float | None = None,
 ) -> tuple[SentenceTransformer, TuneReport]:
     """Train a StaticEmbedding -> Normalize model on ``pairs``; raises TuneError for unusable input.
 
     ``corpus``: more passages (e.g. the rest of the collection) the held-out queries are ranked against.
+    ``started``: the perf_counter() the time budget counts from (default: now).
     """
     import torch
 
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
     pairs, train, held, settings = split_for_training(pairs, settings, "static")
     model = build_model(tokenizer, settings)
     heldout = Heldout(held, [pair.passage for pair in pairs] + list(corpus), settings.candidates_max, settings.seed)

@@ -95,6 +95,8 @@ def settings_text(r) -> list[str]:
                  f"dropout {'on' if s.dropout else 'off'})") if r.base else "Adam"
     return [
         *([] if r.base else [f"- dimensions: {s.dim}{dims}", f"- initial token vectors: N(0, {s.init_std:g}), seeded"]),
+        *([f"- max tokens (max_seq_length, what `semsearch index` cuts passages to): {length_text(r.max_tokens, s.max_tokens)}"]
+          if r.max_tokens else []),
         f"- loss: MultipleNegativesRankingLoss (scale {s.scale:g}; in-batch negatives, no text twice in a batch)"
         + (" inside MatryoshkaLoss" if s.matryoshka else "")
         + (f"; {r.hard_negatives:,} pairs with a BM25 hard negative" if r.hard_negatives else ""),
@@ -105,6 +107,16 @@ def settings_text(r) -> list[str]:
         "n/4 (static, 64-1024) or n/32 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = 0.1 "
         "(static) or 5e-5 (--base), n = training pairs",
     ]
+
+
+def length_text(lengths: tuple[int, int], asked: int | None) -> str:
+    before, after = lengths
+    if asked:
+        return f"{after} (--max-tokens; the model's own is {before})"
+    if before == after:
+        return f"{after}, the model's own"
+    return (f"{after}, raised from the model's {before}: more than a quarter of the passages were longer (trained "
+            f"and scored on the held-out slice at {before}, three times cheaper a step)")
 
 
 def heldout_text(r) -> str:
