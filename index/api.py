@@ -114,6 +114,7 @@ class IndexInfo:
     # a Milvus Lite file's size on disk (every collection in it: other indexes may share the file), not part of
     # size_bytes; None without an outside store, or for a server, whose storage the engine manages
     store_bytes: int | None = None
+    fusion: str | None = None  # the hybrid fusion the model recommends (its semsearch.json); None: rrf:10
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,7 +138,7 @@ def describe_index(directory: str | Path | None = None) -> IndexInfo:
             (m.faiss or {}).get("exact"), m.precision, str(shared.directory) if shared else None,
             shared.size_bytes() if shared else 0,
             f"{m.store['kind']}:{m.store['uri']}#{m.store.get('active')}" if m.store else None,
-            store_file_usage(m.store),
+            store_file_usage(m.store), m.model.fusion,
         )
     finally:
         reader.close()

@@ -124,10 +124,21 @@ def test_tune_saves_the_fusion_it_chose(tuned):
     assert "## Hybrid fusion" in (out / "README.md").read_text()
 
 
+def with_fusion(tuned, tmp_path, fusion: str):
+    """A copy of the tuned model whose semsearch.json recommends ``fusion`` (not the default: it must show)."""
+    import shutil
+
+    beir, out, summary = tuned
+    model = tmp_path / "model"
+    shutil.copytree(out, model)
+    (model / "semsearch.json").write_text(json.dumps({**summary["fusion"], "fusion": fusion}))
+    return beir, model, {**summary, "fusion": {**summary["fusion"], "fusion": fusion}}
+
+
 def test_index_records_the_models_fusion_and_search_uses_it(tuned, tmp_path):
     from index.api import open_index
 
-    beir, out, summary = tuned
+    beir, out, summary = with_fusion(tuned, tmp_path, "weighted:0.35")
     docs = tmp_path / "docs"
     docs.mkdir()
     for i, line in enumerate((beir / "corpus.jsonl").read_text().splitlines()[:12]):
@@ -141,12 +152,16 @@ def test_index_records_the_models_fusion_and_search_uses_it(tuned, tmp_path):
         assert fusion_label(searcher.fusion) == summary["fusion"]["fusion"]
     with open_index(index_dir, fusion="rrf:3") as searcher:
         assert searcher.fusion == parse_fusion("rrf:3")
+    info = runner.invoke(app, ["info", "--index", str(index_dir), "--json"])
+    assert json.loads(info.stdout)["fusion"] == summary["fusion"]["fusion"]
+    text = runner.invoke(app, ["info", "--index", str(index_dir)]).output
+    assert f"fusion {summary['fusion']['fusion']} (the model's" in " ".join(text.split())
     asked = runner.invoke(app, ["ask", "qw1 qw2", "--index", str(index_dir), "--mode", "hybrid", "--json"])
     assert asked.exit_code == 0 and json.loads(asked.stdout)["hits"], asked.output
 
 
 def test_bench_rows_default_to_the_models_fusion(tuned, tmp_path):
-    beir, out, summary = tuned
+    beir, out, summary = with_fusion(tuned, tmp_path, "rrf:3")
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
     result = runner.invoke(app, ["bench", str(beir), "--model", str(out), "--mode", "hybrid", "--json"], env=env)
     assert result.exit_code == 0, result.output

@@ -61,6 +61,8 @@ def format_info(details) -> str:
         ("lexical", ("BM25 (SQLite FTS5)" if not getattr(details, "store", None) else "BM25 (Milvus)")
                     if details.lexical_present else "absent"),
         ("passages in", details.precision or "not encoded yet"),
+        ("fusion", f"{details.fusion} (the model's, from its semsearch.json)" if getattr(details, "fusion", None)
+                          else "rrf:10 (the default)"),
         ("size on disk", format_size(details.size_bytes) + (
             f" here, {format_size(details.store_bytes)} in the Milvus Lite file" if getattr(details, "store_bytes", None)
             is not None else " here (the store's own storage not counted)" if getattr(details, "store", None) else "")),
