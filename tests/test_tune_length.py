@@ -42,7 +42,8 @@ def test_tune_base_saves_the_fitted_length_and_index_cuts_to_it(tmp_path, tiny_b
     assert load_sentence_transformer(str(out), device="cpu").max_seq_length == 128
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "river.txt").write_text(long_text(100) + "\n")
-    indexed = runner.invoke(app, ["index", str(tmp_path / "docs"), "--index", str(tmp_path / "idx"), "--model", str(out)])
+    index_dir = str(tmp_path / "idx")
+    indexed = runner.invoke(app, ["index", str(tmp_path / "docs"), "--index", index_dir, "--model", str(out)])
     assert indexed.exit_code == 0, indexed.output
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["model"]["max_tokens"] == 128 and manifest["counts"]["passages"] == 1  # 100 words, one passage

@@ -72,12 +72,12 @@ def fusion_card(choice) -> list[str]:
 def fusion_line(choice) -> str:
     """One line: the fusion kept, its held-out nDCG@10 against rrf:10's and the two lists alone."""
     from index.evaluate.results import fusion_label
+    from index.search.model_fusion import SETTINGS_FILE
 
     kept = fusion_label(choice.fusion)
-    others = [(name, value) for name, value in choice.ndcg.items() if name in ("rrf:10", "dense", "lexical") and name != kept]
-    return (f"hybrid fusion {kept}: held-out nDCG@10 {choice.ndcg[kept]:.3f} ("
-            + ", ".join(f"{name} {value:.3f}" for name, value in others) + "); saved in semsearch.json, used by "
-            "ask/related/serve/bench unless --fusion")
+    others = ", ".join(f"{name} {choice.ndcg[name]:.3f}" for name in ("dense", "lexical", "rrf:10") if name != kept)
+    return (f"hybrid fusion {kept}: held-out nDCG@10 {choice.ndcg[kept]:.3f} ({others}); saved in {SETTINGS_FILE}, "
+            "used by ask/related/serve/bench unless --fusion")
 
 
 def model_text(r) -> list[str]:
@@ -95,8 +95,8 @@ def settings_text(r) -> list[str]:
                  f"dropout {'on' if s.dropout else 'off'})") if r.base else "Adam"
     return [
         *([] if r.base else [f"- dimensions: {s.dim}{dims}", f"- initial token vectors: N(0, {s.init_std:g}), seeded"]),
-        *([f"- max tokens (max_seq_length, what `semsearch index` cuts passages to): {length_text(r.max_tokens, s.max_tokens)}"]
-          if r.max_tokens else []),
+        *([f"- max tokens (max_seq_length, what `semsearch index` cuts passages to): "
+           f"{length_text(r.max_tokens, s.max_tokens)}"] if r.max_tokens else []),
         f"- loss: MultipleNegativesRankingLoss (scale {s.scale:g}; in-batch negatives, no text twice in a batch)"
         + (" inside MatryoshkaLoss" if s.matryoshka else "")
         + (f"; {r.hard_negatives:,} pairs with a BM25 hard negative" if r.hard_negatives else ""),

@@ -77,10 +77,10 @@ def key(position: int) -> str:
 
 
 def mean_ndcg(held: HeldoutVectors, rankings: list[dict[str, float]]) -> float:
-    """Mean nDCG@10 of rankings given as {position: score} (ordered best first by fuse_hits / the rankers)."""
+    """Mean nDCG@10 of rankings given as {key: score}, best first (as the rankers and fuse_hits order them)."""
     values = []
     for query, ranking in zip(held.queries, rankings):
         relevant = held.relevant[query]
-        ordered = sorted(ranking.items(), key=lambda item: -item[1])[:10]
-        values.append(ndcg_at(np.array([int(i) in relevant for i, _ in ordered], dtype=bool), len(relevant)))
+        hits = np.array([int(k) in relevant for k in list(ranking)[:10]], dtype=bool)
+        values.append(ndcg_at(hits, len(relevant)))
     return float(np.mean(values))
