@@ -82,7 +82,7 @@ def model_info(encoder: Any) -> ModelInfo:
     fusion = model_fusion(encoder.model_id)
     return ModelInfo(
         encoder.model_id, encoder.dimension, encoder.max_tokens, dict(encoder.prompts),
-        getattr(encoder, "fingerprint", None), fusion.describe() if fusion else None,
+        getattr(encoder, "fingerprint", None), fusion.label() if fusion else None,
     )
 
 

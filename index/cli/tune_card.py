@@ -102,7 +102,7 @@ def settings_text(r) -> list[str]:
         + (f"; {r.hard_negatives:,} pairs with a BM25 hard negative" if r.hard_negatives else ""),
         f"- batch size {s.batch_size}, {optimizer} at lr {s.lr:.3g}, halved when the held-out nDCG@10 stops "
         f"improving; stop after {s.patience} evaluations without improvement, at most {s.epochs} epochs or "
-        f"{s.time_budget:g} s; seed {s.seed}; {r.precision}",
+        f"{s.time_budget:g} s of the budget for training; seed {s.seed}; {r.precision}",
         "- batch size and lr not given on the command line follow the data: batch = the power of two nearest "
         "n/4 (static, 64-1024) or n/32 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = 0.1 "
         "(static) or 5e-5 (--base), n = training pairs",

@@ -131,5 +131,4 @@ def row_dict(row: ModeResult, index: IndexStats) -> dict:
 
 def fusion_label(config: FusionConfig) -> str:
     """'rrf:60' / 'weighted:0.5' always with the number (FusionConfig.describe() drops default values)."""
-    value = config.rrf_k if config.method == "rrf" else config.weight_dense
-    return f"{config.method}:{value:g}"
+    return config.label()

@@ -48,6 +48,11 @@ class FusionConfig:
             return "weighted"
         return f"weighted:{_format_number(self.weight_dense)}"
 
+    def label(self) -> str:
+        """'rrf:60' / 'weighted:0.5': always with the number, as bench rows and semsearch.json name fusions."""
+        value = self.rrf_k if self.method == "rrf" else self.weight_dense
+        return f"{self.method}:{value:g}"
+
 
 def parse_fusion(text: str) -> FusionConfig:
     """Read "rrf", "rrf:10", "weighted" or "weighted:0.7" (the weight of the dense list; lexical gets 1 - w)."""

@@ -269,7 +269,7 @@ def to_hit(rank: int, stored: StoredPassage, score: float) -> Hit:
 
 def recorded_fusion(reader: IndexReader) -> FusionConfig | None:
     """The fusion the index's model recommends (recorded by `semsearch index` from its semsearch.json)."""
-    text = getattr(reader.manifest.model, "fusion", None)
+    text = reader.manifest.model.fusion
     try:
         return parse_fusion(text) if text else None
     except ValueError as exc:
