@@ -15,7 +15,6 @@ from index.cli.app import app
 from index.evaluate.fusion_pick import GRID, key, pick_fusion
 from index.evaluate.memory_bm25 import MemoryBM25
 from index.evaluate.metrics import evaluate
-from index.evaluate.results import fusion_label
 from index.search.fusion import fuse_hits, parse_fusion
 from tests.test_tune import write_beir
 
@@ -50,7 +49,7 @@ def oracle_ndcg(held: HeldoutVectors) -> dict[str, float]:
         lexical = {q: {key(i): s for i, s in bm25.rank(q, 100)} for q in held.queries}
     dense = {q: {key(i): float(s) for i, s in enumerate(scores[row])} for row, q in enumerate(held.queries)}
     runs = {"dense": dense, "lexical": lexical}
-    runs |= {fusion_label(c): {q: dict(fuse_hits(c, dense[q], lexical[q])) for q in held.queries} for c in GRID}
+    runs |= {c.label(): {q: dict(fuse_hits(c, dense[q], lexical[q])) for q in held.queries} for c in GRID}
     return {name: evaluate(qrels, run)["ndcg@10"] for name, run in runs.items()}
 
 
@@ -60,8 +59,8 @@ def test_the_kept_fusion_has_the_best_heldout_ndcg_by_trec_eval(seed, noise):
     choice = pick_fusion(held)
     expected = oracle_ndcg(held)
     assert choice.ndcg == pytest.approx(expected, abs=1e-9)
-    best = max(expected[fusion_label(c)] for c in GRID)
-    assert choice.ndcg[fusion_label(choice.fusion)] == pytest.approx(best)
+    best = max(expected[c.label()] for c in GRID)
+    assert choice.ndcg[choice.fusion.label()] == pytest.approx(best)
     assert (choice.queries, choice.candidates) == (8, 40)
 
 
@@ -70,8 +69,8 @@ def test_a_useless_dense_list_leaves_bm25_in_charge():
     useless = np.tile(held.passage_vectors[:1], (len(held.queries), 1)) * -1  # every query "far from" the same one
     held = HeldoutVectors(held.queries, held.candidates, held.relevant, useless, held.passage_vectors)
     choice = pick_fusion(held)
-    assert choice.ndcg[fusion_label(choice.fusion)] >= choice.ndcg["lexical"] > choice.ndcg["dense"]
-    assert choice.ndcg[fusion_label(choice.fusion)] > choice.ndcg["rrf:10"]
+    assert choice.ndcg[choice.fusion.label()] >= choice.ndcg["lexical"] > choice.ndcg["dense"]
+    assert choice.ndcg[choice.fusion.label()] > choice.ndcg["rrf:10"]
 
 
 def test_ties_keep_the_search_default():
@@ -81,7 +80,7 @@ def test_ties_keep_the_search_default():
     held = HeldoutVectors(held.queries, held.candidates, held.relevant, exact / np.linalg.norm(exact, axis=1,
                           keepdims=True), one)
     choice = pick_fusion(held)
-    if choice.ndcg["rrf:10"] == max(choice.ndcg[fusion_label(c)] for c in GRID):
+    if choice.ndcg["rrf:10"] == max(choice.ndcg[c.label()] for c in GRID):
         assert choice.fusion == parse_fusion("rrf:10")
     assert pick_fusion(None) is None
 
@@ -119,8 +118,8 @@ def test_tune_saves_the_fusion_it_chose(tuned):
     _, out, summary = tuned
     saved = json.loads((out / "semsearch.json").read_text())
     assert saved == summary["fusion"]
-    assert saved["fusion"] in {fusion_label(c) for c in GRID} and saved["heldout_queries"] == summary["heldout_queries"]
-    assert saved["heldout_ndcg@10"][saved["fusion"]] == max(saved["heldout_ndcg@10"][fusion_label(c)] for c in GRID)
+    assert saved["fusion"] in {c.label() for c in GRID} and saved["heldout_queries"] == summary["heldout_queries"]
+    assert saved["heldout_ndcg@10"][saved["fusion"]] == max(saved["heldout_ndcg@10"][c.label()] for c in GRID)
     assert "## Hybrid fusion" in (out / "README.md").read_text()
 
 
@@ -149,7 +148,7 @@ def test_index_records_the_models_fusion_and_search_uses_it(tuned, tmp_path):
     manifest = json.loads((index_dir / "manifest.json").read_text())
     assert manifest["model"]["fusion"] == summary["fusion"]["fusion"]
     with open_index(index_dir) as searcher:
-        assert fusion_label(searcher.fusion) == summary["fusion"]["fusion"]
+        assert searcher.fusion.label() == summary["fusion"]["fusion"]
     with open_index(index_dir, fusion="rrf:3") as searcher:
         assert searcher.fusion == parse_fusion("rrf:3")
     info = runner.invoke(app, ["info", "--index", str(index_dir), "--json"])

@@ -54,10 +54,9 @@ def render_card(card: CardInput) -> str:
 def fusion_card(choice) -> list[str]:
     if choice is None:
         return []
-    from index.evaluate.results import fusion_label
     from index.search.model_fusion import SETTINGS_FILE
 
-    kept = fusion_label(choice.fusion)
+    kept = choice.fusion.label()
     return [
         "", "## Hybrid fusion", "",
         f"`{kept}`, saved in {SETTINGS_FILE}: `semsearch index` records it and hybrid search "
@@ -71,10 +70,9 @@ def fusion_card(choice) -> list[str]:
 
 def fusion_line(choice) -> str:
     """One line: the fusion kept, its held-out nDCG@10 against rrf:10's and the two lists alone."""
-    from index.evaluate.results import fusion_label
     from index.search.model_fusion import SETTINGS_FILE
 
-    kept = fusion_label(choice.fusion)
+    kept = choice.fusion.label()
     others = ", ".join(f"{name} {choice.ndcg[name]:.3f}" for name in ("dense", "lexical", "rrf:10") if name != kept)
     return (f"hybrid fusion {kept}: held-out nDCG@10 {choice.ndcg[kept]:.3f} ({others}); saved in {SETTINGS_FILE}, "
             "used by ask/related/serve/bench unless --fusion")

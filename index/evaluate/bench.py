@@ -23,7 +23,7 @@ from embed.errors import ModelUnavailable
 from embed.records import Document
 from index.evaluate.results import (  # noqa: F401 - the benchmark's public names, importable from here
     DEFAULT_K, METRIC_KEYS, MODE_CHOICES, MODES, RECALL_CURVE_KS, BenchOptionError, BenchOptions, BenchReport,
-    IndexStats, ModeResult, PhaseProgress, fusion_label,
+    IndexStats, ModeResult, PhaseProgress,
 )
 
 
@@ -104,7 +104,7 @@ def run_rows(reader, ds, modes, encoder, model: str | None, options: BenchOption
                                    keep_runs=options.keep_runs)
     rows = []
     for mode in modes:
-        labels = [("hybrid", fusion_label(f)) for f in fusions] if mode == "hybrid" else [(mode, None)]
+        labels = [("hybrid", f.label()) for f in fusions] if mode == "hybrid" else [(mode, None)]
         for name, fusion in labels:
             key = f"hybrid {fusion}" if fusion else name
             rows.append(measured.get(key) or ModeResult(name, fusion, available=False))

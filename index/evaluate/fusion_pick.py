@@ -18,7 +18,6 @@ import numpy as np
 
 from embed.train.heldout import HeldoutVectors, ndcg_at
 from index.evaluate.memory_bm25 import MemoryBM25
-from index.evaluate.results import fusion_label
 from index.search.fusion import FusionConfig, fuse_hits, parse_fusion
 from index.search.searcher import CANDIDATES, DEFAULT_FUSION
 
@@ -37,7 +36,7 @@ class FusionChoice:
 
     def to_dict(self) -> dict:
         return {
-            "fusion": fusion_label(self.fusion), "chosen_by": "held-out nDCG@10 (semsearch tune)",
+            "fusion": self.fusion.label(), "chosen_by": "held-out nDCG@10 (semsearch tune)",
             "heldout_queries": self.queries, "candidates": self.candidates,
             "heldout_ndcg@10": {name: round(value, 5) for name, value in self.ndcg.items()},
         }
@@ -51,8 +50,8 @@ def pick_fusion(held: HeldoutVectors | None, grid: tuple[FusionConfig, ...] = GR
     ndcg = {"dense": mean_ndcg(held, dense), "lexical": mean_ndcg(held, lexical)}
     for config in grid:
         fused = [dict(fuse_hits(config, d, l)[:10]) for d, l in zip(dense, lexical)]
-        ndcg[fusion_label(config)] = mean_ndcg(held, fused)
-    ordered = sorted(grid, key=lambda c: (-ndcg[fusion_label(c)], c != DEFAULT_FUSION, grid.index(c)))
+        ndcg[config.label()] = mean_ndcg(held, fused)
+    ordered = sorted(grid, key=lambda c: (-ndcg[c.label()], c != DEFAULT_FUSION, grid.index(c)))
     return FusionChoice(ordered[0], ndcg, len(held.queries), len(held.candidates))
 
 

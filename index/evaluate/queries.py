@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.evaluate.results import ModeResult, fusion_label
+from index.evaluate.results import ModeResult
 from index.search.fusion import FusionConfig
 
 Pairs = list[tuple[str, float]]  # (document, passage score), best first
@@ -38,7 +38,7 @@ def plan_rows(modes: Sequence[str], fusions: Sequence[FusionConfig], dense: bool
     if dense and "dense" in modes:
         rows.append(Row("dense", "dense"))
     if dense and "hybrid" in modes:
-        rows += [Row(f"hybrid {fusion_label(f)}", "hybrid", f) for f in fusions]
+        rows += [Row(f"hybrid {f.label()}", "hybrid", f) for f in fusions]
     return rows
 
 
@@ -128,7 +128,7 @@ def run_queries(reader, queries: Mapping[str, str], qrels, encoder, rows: Sequen
             progress("querying", done, total)
     results = {}
     for row in rows:
-        label = " ".join(filter(None, [fusion_label(row.fusion) if row.fusion else None, row.rerank and "+rerank"]))
+        label = " ".join(filter(None, [row.fusion.label() if row.fusion else None, row.rerank and "+rerank"]))
         results[row.key] = ModeResult(
             "hybrid" if row.fusion else row.mode, label or None,
             metrics=evaluate(qrels, runs[row.key]), latency_ms=latencies(times[row.key]),

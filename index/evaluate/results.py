@@ -128,7 +128,3 @@ def row_dict(row: ModeResult, index: IndexStats) -> dict:
     out["index_cached"] = index.cached
     return out
 
-
-def fusion_label(config: FusionConfig) -> str:
-    """'rrf:60' / 'weighted:0.5' always with the number (FusionConfig.describe() drops default values)."""
-    return config.label()

@@ -38,11 +38,3 @@ def model_fusion(model: str | None) -> FusionConfig | None:
     except ValueError as exc:
         raise BadModelSettings(str(path), str(exc)) from None
 
-
-def save_model_fusion(model_dir: Path, settings: dict) -> Path:
-    """Write ``settings`` (at least {"fusion": "..."}) to the model folder, atomically."""
-    from index.storage.atomic import write_json_atomic
-
-    path = Path(model_dir) / SETTINGS_FILE
-    write_json_atomic(path, settings)
-    return path
