@@ -224,11 +224,11 @@ def test_without_a_heldout_slice_the_last_weights_are_kept(monkeypatch):
         (2_500, "static", 512, 0.1 * (1000 / 2_500) ** 0.5),
         (10_000, "static", 1024, 0.1 * (1000 / 10_000) ** 0.5),
         (100_000, "static", 1024, 0.01),
-        (875, "base", 32, 5e-5),
-        (2_000, "base", 64, 5e-5 * (1000 / 2_000) ** 0.5),
-        (400, "base", 16, 5e-5),
-        (100, "base", 16, 5e-5),
-        (40_000, "base", 64, 5e-5 * (1000 / 40_000) ** 0.5),
+        (875, "base", 32, 2e-4),
+        (2_000, "base", 64, 2e-4 * (1000 / 2_000) ** 0.5),
+        (400, "base", 16, 2e-4),
+        (100, "base", 16, 2e-4),
+        (40_000, "base", 64, 2e-4 * (1000 / 40_000) ** 0.5),
     ],
 )
 def test_batch_and_lr_scale_with_the_data(pairs, kind, batch, lr):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from embed.train.settings import RULES
+
 
 class CardInput:
     """Everything the model card and the summary report."""
@@ -102,8 +104,8 @@ def settings_text(r) -> list[str]:
         f"improving; stop after {s.patience} evaluations without improvement, at most {s.epochs} epochs or "
         f"{s.time_budget:g} s of the budget for training; seed {s.seed}; {r.precision}",
         "- batch size and lr not given on the command line follow the data: batch = the power of two nearest "
-        "n/4 (static, 64-1024) or n/32 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = 0.1 "
-        "(static) or 5e-5 (--base), n = training pairs",
+        "n/4 (static, 64-1024) or n/32 (--base, 16-64); lr = lr0 x min(1, sqrt(1000/n)) with lr0 = "
+        f"{RULES['static'][0]:g} (static) or {RULES['base'][0]:g} (--base), n = training pairs",
     ]
 
 
