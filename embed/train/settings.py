@@ -7,7 +7,7 @@ The rule (``scaled``), for ``n`` training pairs, where the user did not set the 
   negatives but fewer updates an epoch; for ``--base`` with dropout off a pair costs about the same in any
   batch here (0.13-0.15 s with a hard negative at 16, 32 and 64), so one epoch costs the same and ``n / 32``
   keeps ~26 updates an epoch (SciFact's 818 pairs, 300 s: held-out nDCG@10 0.908 at batch 16, 0.913 at 32,
-  0.909 at 64). Static: 256 for SciFact, against 512 from the earlier ``n / 2``: held-out nDCG@10 0.678 /
+  0.909 at 64, at lr 5e-5). Static: 256 for SciFact, against 512 from the earlier ``n / 2``: held-out nDCG@10 0.678 /
   0.734 / 0.631 / 0.634 against 0.672 / 0.698 / 0.647 / 0.620 on the slices of seeds 0-3.
 - learning rate: ``lr0 * min(1, sqrt(1000 / n))`` with lr0 = 0.1 (static, Adam) or 2e-4 (``--base``, AdamW).
   Every parameter is updated ~n / batch times per epoch; shrinking the rate with sqrt(n) keeps one epoch's
@@ -15,7 +15,7 @@ The rule (``scaled``), for ``n`` training pairs, where the user did not set the 
   1,000 pairs (SciFact's train split) the rule gives the hand-tuned 0.1. ``--base`` lr0, chosen on SciFact's
   held-out slices of seeds 0 and 1 ranked against all 5,183 abstracts (dense nDCG@10 at 5e-5 / 1e-4 / 2e-4 /
   4e-4: 0.808 / 0.830 / 0.838 / 0.758 and 0.672 / 0.720 / 0.741 / 0.710): within a 300 s budget a pretrained
-  model takes only ~50 steps, so the usual 5e-5 barely moves it, while 4e-4 spoils it.
+  model takes only ~40-50 steps, so the usual 5e-5 barely moves it, while 4e-4 spoils it.
 
 How long to train is not set here at all: ``embed.train.fit`` stops on the held-out slice or the time budget.
 """
