@@ -7,8 +7,6 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from embed.train.settings import RULES
-
 
 class CardInput:
     """Everything the model card and the summary report."""
@@ -89,6 +87,8 @@ def model_text(r) -> list[str]:
 
 
 def settings_text(r) -> list[str]:
+    from embed.train.settings import RULES  # here, not at the top: the CLI imports this module on every start
+
     s = r.settings
     dims = f"; Matryoshka dims {', '.join(map(str, s.loss_dims()))}" if s.matryoshka else ""
     optimizer = ("AdamW (10% of the first epoch warming up, then falling linearly to 0 by the end of the budget; "
